@@ -1,0 +1,100 @@
+"""What every dialect shares: the context it works in, rate limits, request ids, audit.
+
+A dialect module exposes one class with `name`, `matches(request)` and
+`async handle(request) -> Response`; server.py mounts it with one line. A
+dialect parses, authenticates, makes one engine call and renders; it holds no
+room rule, and maps domain errors to its codes in one table of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from ..apps import AppDirectory
+from ..audit import AuditEntry, AuditLog
+from ..config import AppConfig
+from ..core.clock import Clock
+from ..core.errors import DomainError
+from ..engine import Engine
+from ..transport.http import Request, Response
+
+V = TypeVar("V")
+
+
+class Dialect(Protocol):
+    name: str
+
+    def matches(self, request: Request) -> bool: ...
+
+    async def handle(self, request: Request) -> Response: ...
+
+
+def lookup_error(table: Mapping[type, V], exc: BaseException, default: V) -> V:
+    """Find the most specific entry for an error along its MRO (Starlette-style)."""
+    for cls in type(exc).__mro__:
+        hit = table.get(cls)
+        if hit is not None:
+            return hit
+    return default
+
+
+class RateLimiter:
+    """Token buckets per (app, dialect, action): `rate` per second, bursts up to `rate`.
+
+    Uses the engine's Clock, so tests can drive it. A refused request changes nothing.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._buckets: dict[tuple[int, str, str], list[float]] = {}
+
+    def allow(self, app: AppConfig, dialect: str, action: str, default: float | None = None) -> bool:
+        rate = app.rate_limit(dialect, action, default)
+        if rate is None:
+            return True
+        now = self.clock.now()
+        key = (app.sdkappid, dialect, action)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [rate, now]
+        tokens = min(rate, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1.0
+        return True
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class ApiContext:
+    engine: Engine
+    apps: AppDirectory
+    clock: Clock
+    audit_log: AuditLog
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.clock)
+
+    def audit(
+        self, app: int, dialect: str, action: str, credential: str | None, target: object, outcome: str,
+        request_id: str, detail: dict[str, object] | None = None,
+    ) -> None:
+        self.audit_log.record(
+            AuditEntry(
+                self.clock.now(), app, dialect, action, credential, None if target is None else str(target),
+                outcome, request_id, detail,
+            )
+        )
+
+
+def domain_message(exc: DomainError) -> str:
+    return exc.message

@@ -1,0 +1,136 @@
+"""Composition: settings -> state -> engine -> gateway + API dialects -> one HTTP/WebSocket server.
+
+The one place where implementations are chosen. Order of routing: the WebSocket
+upgrade goes to the gateway; every other request goes to the first dialect whose
+`matches` accepts it (dialects own disjoint paths); nothing matched is a 404.
+
+Why not ASGI: the dismiss fan-out writes one pre-encoded frame to every member's
+socket with no await per socket. An ASGI server gives each socket its own
+`send` coroutine, which measured 8x slower at 10,000 members (issue #8), so
+roomkeeper.transport serves HTTP and WebSocket on one port directly on asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from .api.base import ApiContext, Dialect
+from .api.native import NativeApi
+from .apps import AppDirectory
+from .audit import AuditLog
+from .config import Settings
+from .core.clock import Clock, SystemClock
+from .engine import Engine
+from .gateway.protocol import CLOSE_GOING_AWAY
+from .gateway.sessions import Gateway
+from .state.journal import Journal
+from .state.memory import MemoryBackend
+from .transport.http import Request, Response
+from .transport.server import Server, ServerConfig
+
+log = logging.getLogger("roomkeeper")
+
+# Dialect classes, mounted in this order. A new dialect is one line here.
+DIALECTS: list[type] = [NativeApi]
+
+
+def _optional_dialects() -> list[type]:
+    """Dialects that other modules provide; each import is one line."""
+    found: list[type] = []
+    for module, cls in (
+        ("tencentcloud", "TencentCloudApi"),
+        ("imrest", "ImRestApi"),
+        ("huawei", "HuaweiApi"),
+        ("livekit", "LiveKitApi"),
+    ):
+        try:
+            mod = __import__(f"roomkeeper.api.{module}", fromlist=[cls])
+        except ModuleNotFoundError as e:
+            if e.name != f"roomkeeper.api.{module}":
+                raise
+            continue
+        found.append(getattr(mod, cls))
+    return found
+
+
+@dataclass
+class RoomServer:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    engine: Engine = field(init=False)
+    gateway: Gateway = field(init=False)
+    dialects: list[Dialect] = field(init=False)
+    http: Server = field(init=False)
+    journal: Journal = field(init=False)
+    ctx: ApiContext = field(init=False)
+    _sweeper: asyncio.Task[None] | None = field(init=False, default=None)
+    extra_services: list[object] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        db = ":memory:" if s.data_dir is None else str(Path(s.data_dir) / "roomkeeper.sqlite3")
+        self.journal = Journal(db)
+        state = MemoryBackend(self.journal, now=self.clock.now())
+        self.engine = Engine(state, self.clock, {a.sdkappid: a.rules for a in s.apps})
+        apps = AppDirectory(s)
+        self.gateway = Gateway(self.engine, apps.apps, self.clock)
+        self.ctx = ApiContext(self.engine, apps, self.clock, AuditLog(self.journal.db))
+        self.dialects = [cls(self.ctx) for cls in [*DIALECTS, *_optional_dialects()]]
+        self.http = Server(
+            ServerConfig(
+                host=s.host, port=s.port, max_message_size=s.max_ws_message, max_write_buffer=s.max_ws_write_buffer
+            ),
+            self.handle_http,
+            self.gateway.upgrade,
+        )
+
+    @property
+    def port(self) -> int:
+        return self.http.port
+
+    async def handle_http(self, request: Request) -> Response:
+        for d in self.dialects:
+            if d.matches(request):
+                return await d.handle(request)
+        body = orjson.dumps({"error": {"code": "not_found", "message": f"no API at {request.path}"}})
+        return Response(404, body, content_type="application/json")
+
+    async def start(self) -> None:
+        # Long-lived per-session objects should not keep triggering full collections:
+        # freeze what exists at start and collect the young generation less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        await self.http.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        for svc in self.extra_services:
+            start = getattr(svc, "start", None)
+            if start is not None:
+                await start()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self.engine.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    async def stop(self) -> None:
+        """Tell every session why, close them, stop background work, close the state."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.gateway.tell_shutdown()
+        await self.http.shutdown(close_code=CLOSE_GOING_AWAY, reason="server shutdown")
+        await self.gateway.drain()
+        for svc in self.extra_services:
+            stop = getattr(svc, "stop", None)
+            if stop is not None:
+                await stop()
+        await self.engine.state.close()
