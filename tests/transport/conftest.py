@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
@@ -19,6 +19,7 @@ if str(_SRC) not in sys.path:  # the package may not be installed (src layout)
 
 from roomkeeper.transport import Request, Response, Server, ServerConfig  # noqa: E402
 
+uvloop: Any
 try:
     import uvloop
 except ImportError:  # pragma: no cover
@@ -64,9 +65,12 @@ async def make_server() -> AsyncIterator[ServerFactory]:
 class RawWS:
     """A minimal hand-written WebSocket client for protocol-level tests."""
 
+    opened: ClassVar[list[RawWS]] = []
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        RawWS.opened.append(self)
 
     @classmethod
     async def connect(cls, port: int, path: str = "/ws", extra: bytes = b"") -> RawWS:
@@ -133,6 +137,13 @@ class RawWS:
         self.writer.close()
 
 
-@pytest.fixture
-def raw_ws() -> type[RawWS]:
-    return RawWS
+@pytest_asyncio.fixture
+async def raw_ws() -> AsyncIterator[type[RawWS]]:
+    yield RawWS
+    for client in RawWS.opened:
+        client.close()
+        try:
+            await client.writer.wait_closed()
+        except OSError:
+            pass
+    RawWS.opened.clear()

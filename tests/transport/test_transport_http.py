@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -158,7 +159,7 @@ async def test_chunked_request_body(make_server: ServerFactory) -> None:
     assert head.startswith(b"HTTP/1.1 200 OK")
     assert json.loads(body)["body"] == "hello world"
 
-    async def gen():  # httpx sends an async iterator body chunked
+    async def gen() -> AsyncIterator[bytes]:  # httpx sends an async iterator body chunked
         for part in (b"ab", b"cd", b"ef" * 1000):
             yield part
 

@@ -101,6 +101,7 @@ async def test_echo_with_websockets_client(make_server: ServerFactory) -> None:
         for text in ("hello", "", "ünïcödé ✓ 🎉", "x" * 60_000):
             await client.send(text)
             assert await client.recv() == text
+        assert client.response is not None
         assert client.response.headers.get("Sec-WebSocket-Extensions") is None  # deflate not negotiated
     await upgrader.wait_closed()
     listener = upgrader.listeners[0]

@@ -508,7 +508,10 @@ class _HttpConnection(asyncio.Protocol):
                 self._write(data)
                 self._last = server._loop_time()
                 if close:
-                    self._linger()
+                    if kind == _OTHER_UPGRADE:
+                        self._linger()  # unread bytes may follow the upgrade request
+                    else:
+                        self._close_now()  # graceful: flushes the whole response first
                     return
                 if self._write_paused:
                     drain = self._drain = asyncio.get_running_loop().create_future()
@@ -557,6 +560,7 @@ class _HttpConnection(asyncio.Protocol):
             max_message_size=config.max_message_size,
             max_write_buffer=config.max_write_buffer,
             registry=server._websockets,
+            peer=self._client,
         )
         transport.set_protocol(ws)
         tail = self._tail
@@ -584,6 +588,7 @@ class _HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is not None and self._state < _LINGER:
             self._state = _LINGER
+            self._last = self._server._loop_time()
             transport.close()
 
     def _linger(self) -> None:
@@ -594,6 +599,9 @@ class _HttpConnection(asyncio.Protocol):
             return
         self._state = _LINGER
         self._tail = None
+        if self._peer_eof:
+            transport.close()
+            return
         self._resume_reading()
         try:
             if not transport.can_write_eof():
@@ -612,8 +620,13 @@ class _HttpConnection(asyncio.Protocol):
             transport.abort()
 
     def check_idle(self, now: float, timeout: float) -> None:
-        if self._task is None and self._state == _ACTIVE and now - self._last > timeout:
-            self._close_now()
+        """Called by the server's sweeper: close idle keep-alive connections; abort ones
+        stuck while closing (a peer that never reads the rest of a response)."""
+        if self._task is None and now - self._last > timeout:
+            if self._state == _ACTIVE:
+                self._close_now()
+            elif self._state == _LINGER:
+                self.abort()
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, else after the response(s) in flight."""

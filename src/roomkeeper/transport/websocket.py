@@ -160,11 +160,14 @@ class WebSocket(asyncio.Protocol):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
         registry: set[WebSocket] | None = None,
+        peer: tuple[str, int] | None = None,
     ) -> None:
         self._transport: asyncio.Transport | None = transport
         self.listener = listener
-        peer = transport.get_extra_info("peername")
-        self.peer: tuple[str, int] | None = (peer[0], peer[1]) if isinstance(peer, tuple) else None
+        if peer is None:
+            info = transport.get_extra_info("peername")
+            peer = (info[0], info[1]) if isinstance(info, tuple) else None
+        self.peer = peer
         self._state = _OPEN
         self._buf: bytearray | None = None  # unparsed tail of the input
         self._frag: bytearray | None = None  # text message being reassembled
