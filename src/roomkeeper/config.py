@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .core.policy import DEFAULT_GIFT_CATALOGUE, AppRules, PolicyError
 from .limits import RATE_LIMIT_DEFAULTS
@@ -177,6 +177,13 @@ class _Reader:
             )
         return value
 
+    def text(self, name: str) -> str:
+        """A required, non-empty string (ids and secrets)."""
+        value: str = self.get(name, str, required=True)
+        if not value:
+            raise ConfigError(self.key(name), "must not be empty")
+        return value
+
     def strings(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         items = self.get(name, list, None)
         if items is None:
@@ -213,10 +220,18 @@ def _seconds(r: _Reader, name: str, default: float | None) -> float | None:
             return None
         units = {"s": 1, "m": 60, "h": 3600}
         try:
-            return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value)
+            return float(value[:-1]) * units[value[-1]] if value[-1:] in units else float(value)
         except (ValueError, KeyError):
             raise ConfigError(r.key(name), f"expected seconds or a duration like '30m', got {value!r}") from None
     return float(value)
+
+
+def _seconds_on(r: _Reader, name: str, default: float) -> float:
+    """A duration that cannot be switched off."""
+    value = _seconds(r, name, default)
+    if value is None:
+        raise ConfigError(r.key(name), "cannot be off")
+    return value
 
 
 def _rules(r: _Reader) -> AppRules:
@@ -224,9 +239,9 @@ def _rules(r: _Reader) -> AppRules:
     gifts_table = r.get("gifts", dict, None)
     rules = AppRules(
         gift_catalogue=dict(gifts_table) if gifts_table is not None else dict(DEFAULT_GIFT_CATALOGUE),
-        call_timeout=_seconds(r, "call_timeout", d.call_timeout) or d.call_timeout,
+        call_timeout=_seconds_on(r, "call_timeout", d.call_timeout),
         call_retention=_seconds(r, "call_retention", d.call_retention) or 0.0,
-        keepalive=_seconds(r, "keepalive", d.keepalive) or d.keepalive,
+        keepalive=_seconds_on(r, "keepalive", d.keepalive),
         empty_room_timeout=_seconds(r, "empty_room_timeout", d.empty_room_timeout),
         owner_departed_timeout=_seconds(r, "owner_departed_timeout", d.owner_departed_timeout),
         owner_heartbeat_timeout=_seconds(r, "owner_heartbeat_timeout", d.owner_heartbeat_timeout),
@@ -254,6 +269,15 @@ def _rate_limits(r: _Reader, dialect: str) -> dict[str, float]:
     return out
 
 
+T = TypeVar("T")
+
+
+def _checked(r: _Reader, value: T) -> T:
+    """`value` read from table `r`, which must hold no other key."""
+    r.done()
+    return value
+
+
 def _app(r: _Reader) -> AppConfig:
     sdkappid = r.get("sdkappid", int, required=True)
     if not 1 <= sdkappid <= 4_294_967_295:
@@ -261,14 +285,14 @@ def _app(r: _Reader) -> AppConfig:
     app = AppConfig(
         sdkappid=sdkappid,
         name=r.get("name", str, ""),
-        usersig_key=r.get("usersig_key", str, required=True),
+        usersig_key=r.text("usersig_key"),
         admins=r.strings("admins", ("administrator",)),
         native_tokens=r.strings("native_tokens"),
     )
     limits: dict[str, dict[str, float]] = {}
     tc = r.table("tencentcloud")
     app.tc_credentials = tuple(
-        TencentCloudCredential(c.get("secret_id", str, required=True), c.get("secret_key", str, required=True))
+        _checked(c, TencentCloudCredential(c.text("secret_id"), c.text("secret_key")))
         for c in tc.tables("credentials")
     )
     app.tc_regions = tc.strings("regions", DEFAULT_TC_REGIONS)
@@ -286,9 +310,7 @@ def _app(r: _Reader) -> AppConfig:
     hw = r.table("huawei")
     app.huawei_app_id = hw.get("app_id", str, "")
     app.huawei_credentials = tuple(
-        HuaweiCredential(
-            c.get("ak", str, required=True), c.get("sk", str, required=True), c.get("project_id", str, required=True)
-        )
+        _checked(c, HuaweiCredential(c.text("ak"), c.text("sk"), c.text("project_id")))
         for c in hw.tables("credentials")
     )
     app.huawei_tokens = hw.strings("tokens")
@@ -296,7 +318,7 @@ def _app(r: _Reader) -> AppConfig:
     hw.done()
     lk = r.table("livekit")
     app.livekit_credentials = tuple(
-        LiveKitCredential(c.get("api_key", str, required=True), c.get("api_secret", str, required=True))
+        _checked(c, LiveKitCredential(c.text("api_key"), c.text("api_secret")))
         for c in lk.tables("credentials")
     )
     limits["livekit"] = _rate_limits(lk.table("rate_limits"), "livekit")
@@ -319,6 +341,15 @@ def _app(r: _Reader) -> AppConfig:
             raise ConfigError(h.key("secret"), f"is required for format {fmt!r}")
         if hook.max_attempts < 1:
             raise ConfigError(h.key("max_attempts"), "must be at least 1")
+        if not 0 < hook.timeout <= 60:
+            raise ConfigError(h.key("timeout"), "must be more than 0 and at most 60 seconds")
+        if fmt == "livekit":
+            keys = [c.api_key for c in app.livekit_credentials]
+            if not keys:
+                raise ConfigError(h.key("format"), "livekit webhooks are signed with the app's LiveKit key: "
+                                  "add [apps.livekit] credentials")
+            if hook.api_key and hook.api_key not in keys:
+                raise ConfigError(h.key("api_key"), f"not one of the app's LiveKit API keys ({', '.join(keys)})")
         h.done()
         hooks.append(hook)
     app.webhooks = tuple(hooks)
@@ -349,6 +380,12 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     )
     if not 0 <= settings.port <= 65535:
         raise ConfigError("server.port", "must be 0..65535")
+    if not 1024 <= settings.max_ws_message <= 16 * 1024 * 1024:
+        raise ConfigError("server.max_ws_message", "must be 1024..16777216 bytes")
+    if not 64 * 1024 <= settings.max_ws_write_buffer <= 1024 * 1024 * 1024:
+        raise ConfigError("server.max_ws_write_buffer", "must be 65536..1073741824 bytes")
+    if not 0.05 <= settings.sweep_interval <= 60:
+        raise ConfigError("server.sweep_interval", "must be 0.05..60 seconds")
     srv.done()
     apps = [_app(a) for a in root.tables("apps")]
     if not apps:
@@ -365,21 +402,23 @@ def _check_unique(apps: list[AppConfig]) -> None:
     def claim(kind: str, value: str, where: str) -> None:
         k = f"{kind}:{value}"
         if k in seen:
-            raise ConfigError(where, f"{kind} {value!r} is already used by {seen[k]}")
+            shown = "" if "token" in kind else f" {value!r}"  # tokens are secrets: never in a message
+            raise ConfigError(where, f"{kind}{shown} is already used at {seen[k]}")
         seen[k] = where
 
+    # Each credential names exactly one app: a second use (in any app) is refused at its own key.
     for i, a in enumerate(apps):
         where = f"apps[{i}]"
-        claim("sdkappid", str(a.sdkappid), where)
-        for c in a.tc_credentials:
-            claim("tencentcloud secret_id", c.secret_id, where)
+        claim("sdkappid", str(a.sdkappid), f"{where}.sdkappid")
+        for j, c in enumerate(a.tc_credentials):
+            claim("tencentcloud secret_id", c.secret_id, f"{where}.tencentcloud.credentials[{j}].secret_id")
         if a.huawei_app_id:
-            claim("huawei app_id", a.huawei_app_id, where)
-        for h in a.huawei_credentials:
-            claim("huawei ak", h.ak, where)
-        for t in a.huawei_tokens:
-            claim("huawei token", t, where)
-        for lk in a.livekit_credentials:
-            claim("livekit api_key", lk.api_key, where)
-        for t in a.native_tokens:
-            claim("native token", t, where)
+            claim("huawei app_id", a.huawei_app_id, f"{where}.huawei.app_id")
+        for j, h in enumerate(a.huawei_credentials):
+            claim("huawei ak", h.ak, f"{where}.huawei.credentials[{j}].ak")
+        for j, t in enumerate(a.huawei_tokens):
+            claim("huawei token", t, f"{where}.huawei.tokens[{j}]")
+        for j, lk in enumerate(a.livekit_credentials):
+            claim("livekit api_key", lk.api_key, f"{where}.livekit.credentials[{j}].api_key")
+        for j, t in enumerate(a.native_tokens):
+            claim("native token", t, f"{where}.native_tokens[{j}]")

@@ -64,7 +64,8 @@ def enter_room(
 ) -> Decision[EnterResult]:
     """Enter `key`, creating a plain room on first entry.
 
-    A live room counts every entry by a viewer (not the owner, not bots) in TotalViewers.
+    A live room counts every entry by a viewer (not the owner, not bots) in TotalViewers; a
+    member entering again without having left (e.g. to change its role) is not a new entry.
     """
     if lock_until is not None and lock_until > now:
         raise RejoinLocked(key, user_id, lock_until - now)
@@ -93,8 +94,8 @@ def enter_room(
             fields["owner_heartbeat_lost_at"] = None
     if fields:
         changes.append(SetRoomFields(key, fields))
-    if room.kind is RoomKind.LIVE and user_id != room.owner and not is_bot:
-        changes.append(BumpLiveStats(key, viewers=1))
+    if room.kind is RoomKind.LIVE and user_id != room.owner and not is_bot and user_id not in room.members:
+        changes.append(BumpLiveStats(key, viewers=1))  # entering again while inside is not a new entry
     events.append(MemberEntered(key, user_id, role, is_bot, now))
     members = len(room.members) + (0 if user_id in room.members else 1)
     return Decision(EnterResult(key, room.kind, created, members, room.owner), changes, events)

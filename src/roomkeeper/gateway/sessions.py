@@ -62,7 +62,7 @@ LOGIN_ERRORS: dict[AuthFailure, tuple[int, str]] = {
 class Session:
     """One logged-in WebSocket. Also the socket's listener."""
 
-    __slots__ = ("_tokens", "_tokens_at", "app", "gateway", "is_admin", "room", "user_id", "ws")
+    __slots__ = ("_tokens", "_tokens_at", "app", "gateway", "is_admin", "role", "room", "user_id", "ws")
 
     def __init__(self, gateway: Gateway, app: int, user: str, is_admin: bool) -> None:
         self.gateway = gateway
@@ -71,6 +71,7 @@ class Session:
         self.is_admin = is_admin
         self.ws: WebSocket | None = None
         self.room: RoomKey | None = None
+        self.role = Role.AUDIENCE  # the role in `room` (member_left is announced for anchors only)
         self._tokens = float(SESSION_MESSAGE_BURST)
         self._tokens_at = time.monotonic()
 
@@ -199,20 +200,26 @@ class Gateway:
 
     # --- requests -----------------------------------------------------------------------
     def _message(self, session: Session, text: str) -> None:
+        # Every frame counts against the rate limit, malformed ones too (they cost a reply each).
+        allowed = session.allow_message()
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
-            session.send(P.reply_error(None, "bad_json", "the message is not valid JSON"))
+            msg = None
+            if allowed:
+                session.send(P.reply_error(None, "bad_json", "the message is not valid JSON"))
+                return
+        req_id = msg.get("id") if isinstance(msg, dict) else None
+        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str))):
+            req_id = None
+            if allowed:
+                session.send(P.reply_error(None, "bad_request", "id must be an integer or a string"))
+                return
+        if not allowed:
+            session.send(P.reply_error(req_id, "rate_limited", "too many messages; slow down"))
             return
         if not isinstance(msg, dict):
             session.send(P.reply_error(None, "bad_request", "a message must be a JSON object"))
-            return
-        req_id = msg.get("id")
-        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str))):
-            session.send(P.reply_error(None, "bad_request", "id must be an integer or a string"))
-            return
-        if not session.allow_message():
-            session.send(P.reply_error(req_id, "rate_limited", "too many messages; slow down"))
             return
         kind = msg.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
@@ -257,13 +264,19 @@ class Gateway:
                     if entering.room is not None and entering.room != ev.room:
                         self._detach(entering)
                     entering.room = ev.room
+                    entering.role = ev.role
                     members[ev.user_id] = entering
             elif t is MemberLeft:
                 assert isinstance(ev, MemberLeft)
-                self._remove_local(ev.room, (ev.user_id,))
+                gone = self._remove_local(ev.room, (ev.user_id,))
                 members = self.rooms.get(ev.room)
-                if members and ev.role is Role.ANCHOR:
-                    self._broadcast(members, P.render_member_left_event(ev))
+                if (members and ev.role is Role.ANCHOR) or (gone and ev.reason is EndReason.HEARTBEAT_TIMEOUT):
+                    data = P.render_member_left_event(ev)
+                    if ev.role is Role.ANCHOR:
+                        self._broadcast(members, data)
+                    if ev.reason is EndReason.HEARTBEAT_TIMEOUT:
+                        for s in gone:  # the silent member is told it is out of the room
+                            s.send(data)
             elif t is MembersRemoved:
                 assert isinstance(ev, MembersRemoved)
                 removed = self._remove_local(ev.room, ev.user_ids)
@@ -271,9 +284,12 @@ class Gateway:
                 for s in removed:
                     s.send(data)
                 members = self.rooms.get(ev.room)
-                if members:
-                    for uid in ev.user_ids:
-                        self._broadcast(members, P.render_member_left(ev.room, uid, "", ev.reason.value))
+                if members:  # like MemberLeft: the others hear of anchors only
+                    for s in removed:
+                        if s.role is Role.ANCHOR:
+                            self._broadcast(
+                                members, P.render_member_left(ev.room, s.user_id, s.role.value, ev.reason.value)
+                            )
             elif t is GiftSent:
                 assert isinstance(ev, GiftSent)
                 self._broadcast(self.rooms.get(ev.room), P.render_gift(ev))
@@ -384,9 +400,11 @@ async def _enter_room(gw: Gateway, s: Session, msg: dict[str, Any]) -> dict[str,
     key = _room_key(s, msg)
     role = _role(msg.get("role"))
     is_bot = _bool(msg, "is_bot")
-    if s.room is not None and s.room != key:
-        await gw._quiet(gw.engine.exit_room(s.room, s.user_id, EndReason.SWITCHED_ROOM))
+    # Enter first, then leave the old room: a refused entry (locked, full) leaves the session where it was.
+    previous = s.room
     result = await gw.engine.enter_room(key, s.user_id, role, is_bot)
+    if previous is not None and previous != key:
+        await gw._quiet(gw.engine.exit_room(previous, s.user_id, EndReason.SWITCHED_ROOM))
     return {"room": {**P.room_fields(key), "kind": result.kind.value, "owner": result.owner,
                      "members": result.members, "created": result.created}}
 
@@ -412,11 +430,12 @@ async def _create_live_room(gw: Gateway, s: Session, msg: dict[str, Any]) -> dic
     name = msg.get("name", "")
     if not isinstance(name, str) or len(name.encode()) > 100:
         raise E.InvalidArgument("name", "must be a string of at most 100 bytes")
-    if s.room is not None:
-        await gw._quiet(gw.engine.exit_room(s.room, s.user_id, EndReason.SWITCHED_ROOM))
+    previous = s.room  # left only once the live room exists (a refused create changes nothing)
     room = await gw.engine.create_live_room(
         key, s.user_id, Operator.user(s.user_id, is_admin=s.is_admin), name=name, enter_owner=True
     )
+    if previous is not None and previous != key:
+        await gw._quiet(gw.engine.exit_room(previous, s.user_id, EndReason.SWITCHED_ROOM))
     return {"room": _room_info(room)}
 
 
