@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from .core import calls as call_rules
+from .core import lifecycle
 from .core import live as live_rules
 from .core import rooms as room_rules
 from .core.changes import Decision
@@ -136,13 +137,13 @@ class Engine:
     # --- live rooms -----------------------------------------------------------------------
     async def create_live_room(
         self, key: RoomKey, owner: str, operator: Operator, *, owner_is_bot: bool = False, name: str = "",
-        info: dict[str, object] | None = None, enter_owner: bool = False,
+        info: dict[str, object] | None = None, enter_owner: bool = False, max_members: int = 0,
     ) -> Room:
         self.app_rules(key.app)
         existing = await self.state.get_room(key)
         decision = live_rules.create_live_room(
             existing, key, owner, self.clock.now(), operator, owner_is_bot=owner_is_bot, name=name, info=info,
-            enter_owner=enter_owner,
+            enter_owner=enter_owner, max_members=max_members,
         )
         return await self._commit(decision)
 
@@ -213,5 +214,20 @@ class Engine:
                     await self._commit(
                         room_rules.exit_room(current, room.key, user, EndReason.HEARTBEAT_TIMEOUT, now)
                     )
+        await self._expire_rooms(now)
         retention = min((r.call_retention for r in self.rules.values()), default=3600.0)
         self.state.forget_calls(now - retention)
+
+    async def _expire_rooms(self, now: float) -> None:
+        """Lifecycle policies (core/lifecycle.py): end every abandoned room that is due.
+
+        The room is read again right before its decision is made, so a room already
+        dismissed (by an API, another sweep or another node) is not ended twice."""
+        for room in self.state.timed_rooms():
+            rules = self.rules.get(room.key.app)
+            if rules is None or lifecycle.due_rule(room, rules, now) is None:
+                continue
+            current = await self.state.get_room(room.key)
+            decision = lifecycle.expire_room(current, rules, now)
+            if decision.changes:
+                await self._commit(decision)

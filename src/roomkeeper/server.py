@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 
 from .api.base import ApiContext, Dialect
+from .api.metrics import MetricsApi
 from .api.native import NativeApi
 from .apps import AppDirectory
 from .audit import AuditLog
@@ -33,6 +34,7 @@ from .state.journal import Journal
 from .state.memory import MemoryBackend
 from .transport.http import Request, Response
 from .transport.server import Server, ServerConfig
+from .webhooks.outbox import WebhookOutbox
 
 log = logging.getLogger("roomkeeper")
 
@@ -69,6 +71,7 @@ class RoomServer:
     http: Server = field(init=False)
     journal: Journal = field(init=False)
     ctx: ApiContext = field(init=False)
+    outbox: WebhookOutbox = field(init=False)
     _sweeper: asyncio.Task[None] | None = field(init=False, default=None)
     extra_services: list[object] = field(init=False, default_factory=list)
 
@@ -80,8 +83,16 @@ class RoomServer:
         self.engine = Engine(state, self.clock, {a.sdkappid: a.rules for a in s.apps})
         apps = AppDirectory(s)
         self.gateway = Gateway(self.engine, apps.apps, self.clock)
-        self.ctx = ApiContext(self.engine, apps, self.clock, AuditLog(self.journal.db))
-        self.dialects = [cls(self.ctx) for cls in [*DIALECTS, *_optional_dialects()]]
+        # Webhooks: every event is recorded in the journal's database before the operation
+        # returns (an engine listener) and delivered in the background (an extra service).
+        self.outbox = WebhookOutbox(self.journal.db, self.clock, apps.apps, rooms=state.timed_rooms())
+        self.engine.listeners.append(self.outbox)
+        self.extra_services.append(self.outbox)
+        self.ctx = ApiContext(self.engine, apps, self.clock, AuditLog(self.journal.db), outbox=self.outbox)
+        self.dialects = [
+            MetricsApi(self.ctx, lambda: len(self.gateway.sessions), self.outbox),
+            *(cls(self.ctx) for cls in [*DIALECTS, *_optional_dialects()]),
+        ]
         self.http = Server(
             ServerConfig(
                 host=s.host, port=s.port, max_message_size=s.max_ws_message, max_write_buffer=s.max_ws_write_buffer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..apps import AppDirectory
 from ..audit import AuditEntry, AuditLog
@@ -20,6 +20,9 @@ from ..core.clock import Clock
 from ..core.errors import DomainError
 from ..engine import Engine
 from ..transport.http import Request, Response
+
+if TYPE_CHECKING:
+    from ..webhooks.outbox import WebhookOutbox
 
 V = TypeVar("V")
 
@@ -80,6 +83,7 @@ class ApiContext:
     clock: Clock
     audit_log: AuditLog
     limiter: RateLimiter = field(init=False)
+    outbox: WebhookOutbox | None = None  # webhook deliveries (native API listing); set by server.py
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.clock)

@@ -253,9 +253,7 @@ class ImRestApi:
         max_members = _max_members(info)
         extra = _info_fields(info, CREATE_FIELDS)
         op = c.operator()
-        await self.ctx.engine.create_live_room(key, owner, op, name=name, info=extra)
-        if max_members:
-            await self.ctx.engine.update_room(key, {"max_members": max_members}, op)
+        await self.ctx.engine.create_live_room(key, owner, op, name=name, info=extra, max_members=max_members or 0)
 
     async def destroy_room(self, c: _Req) -> dict[str, Any]:
         key = _room_key(c.app, c.body.get("RoomId"))

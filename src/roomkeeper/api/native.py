@@ -42,8 +42,15 @@ ERRORS: dict[type, tuple[int, str]] = {
 _ROUTE = re.compile(
     r"^/v1/apps/(?P<app>[0-9]{1,10})"
     r"(?:/(?P<coll>rooms|str-rooms)(?:/(?P<room>[^/]+)(?:/(?P<op>members|dismiss|remove-users|destroy-live))?)?"
-    r"|/calls/(?P<call>[^/]+)/end|/(?P<audit>audit))?$"
+    r"|/calls/(?P<call>[^/]+)/end|/(?P<audit>audit)"
+    r"|/(?P<hooks>webhooks/deliveries)(?:/(?P<delivery>[0-9]{1,18})/retry)?)?$"
 )
+# Route -> the action name in the audit log.
+_ACTIONS = {
+    "dismiss": "dismiss_room", "remove-users": "remove_users", "destroy-live": "destroy_live_room",
+    "members": "get_room", None: "get_room",
+}
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 class HttpError(Exception):
@@ -92,6 +99,7 @@ class NativeApi:
         if request.path == "/v1/openapi.json":
             return _json(200, OPENAPI, rid)
         app: AppConfig | None = None
+        m: re.Match[str] | None = None
         try:
             m = _ROUTE.match(request.path)
             if m is None:
@@ -102,7 +110,7 @@ class NativeApi:
             return _json(200, body, rid)
         except HttpError as e:
             if app is not None and e.status != 401:
-                self._audit(app, request, None, e.code, rid)
+                self._audit(app, request, m, e.code, rid)
             return _json(e.status, {"error": {"code": e.code, "message": e.message}, "request_id": rid}, rid)
         except E.DomainError as e:
             status, code = lookup_error(ERRORS, e, (500, "internal_error"))
@@ -110,18 +118,19 @@ class NativeApi:
             if isinstance(e, E.RejoinLocked):
                 extra["seconds_left"] = e.seconds_left
             if app is not None:
-                self._audit(app, request, None, code, rid)
+                self._audit(app, request, m, code, rid)
             return _json(status, {"error": {"code": code, "message": e.message, **extra}, "request_id": rid}, rid)
 
     def _audit(self, app: AppConfig, request: Request, m: re.Match[str] | None, outcome: str, rid: str) -> None:
-        if request.method == "GET" and request.path.endswith("/audit"):
+        if request.method == "GET" and m is not None and m["audit"]:
             return  # reading the audit log is not itself an action worth a record
-        self.ctx.audit(app.sdkappid, DIALECT, f"{request.method} {request.path}", _token_id(request), None,
-                       outcome, rid)
+        action, target = _describe(m)
+        self.ctx.audit(app.sdkappid, DIALECT, action, _token_id(request), target, outcome, rid,
+                       {"method": request.method, "path": request.path[:512]})
 
     def _authenticate(self, request: Request, sdkappid: int) -> AppConfig:
         auth = request.header("authorization") or ""
-        if not auth.startswith("Bearer "):
+        if auth[:7].lower() != "bearer ":  # the scheme name is case-insensitive (RFC 9110 11.1)
             raise HttpError(401, "unauthenticated", "Authorization: Bearer <token> is required")
         token = auth[7:].strip()
         app = self.ctx.apps.native_app(token)
@@ -138,6 +147,12 @@ class NativeApi:
         if m["audit"]:
             _method(method, "GET")
             return self._audit_query(app, request)
+        if m["hooks"]:
+            if m["delivery"]:
+                _method(method, "POST")
+                return self._retry_delivery(app, int(m["delivery"]))
+            _method(method, "GET")
+            return self._deliveries(app, request)
         if m["call"]:
             _method(method, "POST")
             call = await engine.end_call(app.sdkappid, unquote(m["call"]), op)
@@ -189,6 +204,52 @@ class NativeApi:
             "entries": [e.to_dict() for e in entries],
             "next": str(entries[-1].seq) if len(entries) == max(1, min(limit, 1000)) else None,
         }
+
+
+    def _deliveries(self, app: AppConfig, request: Request) -> dict[str, Any]:
+        q = dict(parse_qsl(request.query))
+        status = q.get("status")
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise E.InvalidArgument("status", "must be one of " + ", ".join(DELIVERY_STATUSES))
+        try:
+            after = int(q.get("after", "0"))
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            raise E.InvalidArgument("query", "after/limit must be integers") from None
+        outbox = self.ctx.outbox
+        found = [] if outbox is None else outbox.deliveries(app.sdkappid, status=status, after_seq=after, limit=limit)
+        return {
+            "deliveries": [d.to_dict() for d in found],
+            "next": str(found[-1].seq) if len(found) == max(1, min(limit, 1000)) else None,
+        }
+
+    def _retry_delivery(self, app: AppConfig, seq: int) -> dict[str, Any]:
+        if self.ctx.outbox is None or not self.ctx.outbox.retry(app.sdkappid, seq):
+            raise E.NotFound(f"no failed webhook delivery {seq}")
+        return {"retrying": True, "seq": seq}
+
+
+def _describe(m: re.Match[str] | None) -> tuple[str, object]:
+    """The audit log's action name and target for a route."""
+    if m is None:
+        return "unknown", None
+    if m["audit"]:
+        return "query_audit", None
+    if m["hooks"]:
+        if m["delivery"]:
+            return "retry_webhook_delivery", f"delivery:{m['delivery']}"
+        return "list_webhook_deliveries", None
+    if m["call"]:
+        return "end_call", unquote(m["call"])[:128]
+    if m["coll"] is None:
+        return "get_app", None
+    if m["room"] is None:
+        return "list_" + m["coll"].replace("-", "_"), None
+    try:
+        target: object = _room_key(int(m["app"]), m["coll"], m["room"])
+    except E.DomainError:
+        target = unquote(m["room"])[:128]
+    return _ACTIONS.get(m["op"], m["op"] or "get_room"), target
 
 
 def _token_id(request: Request) -> str:
@@ -271,5 +332,12 @@ OPENAPI: dict[str, Any] = {
         "/v1/apps/{sdkappid}/audit": {"get": {"summary": "Audit log (filters: dialect, action, outcome, target, "
                                                          "since, until; paging: after, limit)",
                                               "responses": {"200": {"description": "entries"}}}},
+        "/v1/apps/{sdkappid}/webhooks/deliveries": {
+            "get": {"summary": "Webhook deliveries (filter: status=pending|delivered|failed; paging: after, limit)",
+                    "responses": {"200": {"description": "deliveries"}}}},
+        "/v1/apps/{sdkappid}/webhooks/deliveries/{seq}/retry": {
+            "post": {"summary": "Queue a failed webhook delivery again",
+                     "responses": {"200": {"description": "queued"},
+                                   "404": {"description": "no such failed delivery"}}}},
     },
 }

@@ -42,6 +42,7 @@ def create_live_room(
     name: str = "",
     info: dict[str, object] | None = None,
     enter_owner: bool = False,
+    max_members: int = 0,
 ) -> Decision[Room]:
     """Create a live room. The owner's own session may enter it at once (`enter_owner`)."""
     if not key.is_str:
@@ -50,7 +51,7 @@ def create_live_room(
         raise RoomExists(key)
     room = Room(
         key, RoomKind.LIVE, now, operator.name, owner=owner, owner_is_bot=owner_is_bot,
-        persistent=True, name=name or str(key.room), info=info,
+        persistent=True, name=name or str(key.room), info=info, max_members=max_members,
     )
     changes: list[Change] = [PutRoom(room)]
     events: list[Event] = [RoomCreated(key, RoomKind.LIVE.value, owner, operator, now)]
