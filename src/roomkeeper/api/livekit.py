@@ -19,7 +19,6 @@ Domain errors become Twirp codes through ERRORS, the dialect's one table.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from google.protobuf.message import Message
 from livekit.protocol import models as proto_models
 from livekit.protocol import room as proto_room
 
-from .. import limits
+from .. import limits, livekit_ids
 from ..auth.errors import AuthError, AuthFailure
 from ..auth.jwt import verify_livekit_token
 from ..config import AppConfig
@@ -322,28 +321,14 @@ class LiveKitApi:
 
 # --- rendering ---------------------------------------------------------------------------------
 
-_SID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # shortuuid's, as livekit's sids
-
-
-def _short_id(prefix: str, *parts: object) -> str:
-    """A stable id: the same inputs give the same id, across restarts and nodes."""
-    digest = hashlib.sha256("\x1f".join(repr(p) for p in parts).encode()).digest()
-    n = int.from_bytes(digest[:8], "big")
-    chars = []
-    for _ in range(11):
-        n, r = divmod(n, len(_SID_ALPHABET))
-        chars.append(_SID_ALPHABET[r])
-    return prefix + "".join(chars)
-
-
 def room_sid(room: Room) -> str:
     """`RM_` + a hash of the room and its creation time: a room recreated under the same name gets a new sid."""
-    return _short_id("RM_", room.key.app, room.key.room, room.created_at)
+    return livekit_ids.room_sid(room.key, room.created_at)
 
 
 def participant_sid(room: Room, member: Member) -> str:
     """`PA_` + a hash of the room, the user and when it entered: stable while the member stays."""
-    return _short_id("PA_", room.key.app, room.key.room, member.user_id, member.entered_at)
+    return livekit_ids.participant_sid(room.key, member.user_id, member.entered_at)
 
 
 def _u32(value: float | int | None) -> int:

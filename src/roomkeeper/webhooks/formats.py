@@ -30,6 +30,7 @@ from google.protobuf.json_format import MessageToDict
 from livekit.protocol import models as lk_models
 from livekit.protocol import webhook as lk_webhook
 
+from .. import livekit_ids
 from ..auth.jwt import sign_hs256
 from ..auth.webhook_sign import native_webhook_sign, trtc_callback_sign
 from ..core.events import (
@@ -251,33 +252,8 @@ def trtc_headers(key: str, sdkappid: int, event_id: str, body: bytes) -> list[tu
 # --- livekit ------------------------------------------------------------------------------------
 
 
-_SID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # shortuuid's, as livekit's sids
-
-
-def _short_id(prefix: str, *parts: object) -> str:
-    # The same scheme as api/livekit.py's room_sid / participant_sid (a test keeps them equal),
-    # so a webhook names a room and a participant with the sids the RoomService API returns.
-    digest = hashlib.sha256("\x1f".join(repr(p) for p in parts).encode()).digest()
-    n = int.from_bytes(digest[:8], "big")
-    chars = []
-    for _ in range(11):
-        n, r = divmod(n, len(_SID_ALPHABET))
-        chars.append(_SID_ALPHABET[r])
-    return prefix + "".join(chars)
-
-
-def livekit_room_sid(key: RoomKey, created_at: float | None) -> str:
-    """`RM_` + a hash of the room and its creation time (a recreated room gets a new sid)."""
-    return _short_id("RM_", key.app, key.room, created_at)
-
-
-def livekit_participant_sid(key: RoomKey, user_id: str, entered_at: float | None) -> str:
-    """`PA_` + a hash of the room, the user and when it entered."""
-    return _short_id("PA_", key.app, key.room, user_id, entered_at)
-
-
 def _lk_room(key: RoomKey, created_at: float | None, *, with_times: bool = False) -> lk_models.Room:
-    room = lk_models.Room(sid=livekit_room_sid(key, created_at), name=str(key.room))
+    room = lk_models.Room(sid=livekit_ids.room_sid(key, created_at), name=str(key.room))
     if with_times and created_at is not None:
         room.creation_time = int(created_at)
         room.creation_time_ms = int(created_at * 1000)
@@ -317,7 +293,7 @@ def _livekit(event: Event, event_id: str, times: RoomTimes) -> list[Rendered]:
         out.append(lk_webhook.WebhookEvent(event="room_finished", room=room, room_end_reason=_lk_end_reason(event)))
     elif isinstance(event, MemberEntered):
         p = lk_models.ParticipantInfo(
-            sid=livekit_participant_sid(event.room, event.user_id, event.at), identity=event.user_id,
+            sid=livekit_ids.participant_sid(event.room, event.user_id, event.at), identity=event.user_id,
             state=lk_models.ParticipantInfo.State.ACTIVE, joined_at=int(event.at),
             joined_at_ms=int(event.at * 1000),
             kind=lk_models.ParticipantInfo.Kind.AGENT if event.is_bot else lk_models.ParticipantInfo.Kind.STANDARD,
@@ -331,7 +307,7 @@ def _livekit(event: Event, event_id: str, times: RoomTimes) -> list[Rendered]:
         room = _lk_room(event.room, times.room_created_at(event.room))
         for uid in users:
             p = lk_models.ParticipantInfo(
-                sid=livekit_participant_sid(event.room, uid, times.member_entered_at(event.room, uid)),
+                sid=livekit_ids.participant_sid(event.room, uid, times.member_entered_at(event.room, uid)),
                 identity=uid, state=lk_models.ParticipantInfo.State.DISCONNECTED, disconnect_reason=reason,
             )
             out.append(lk_webhook.WebhookEvent(event="participant_left", room=room, participant=p))

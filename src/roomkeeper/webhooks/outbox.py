@@ -127,7 +127,7 @@ class _Due:
 class _RoomTimes:
     """Creation and entry times of the rooms and members of apps with LiveKit endpoints.
 
-    LiveKit sids are derived from them (formats.livekit_room_sid), but a room_finished
+    LiveKit sids are derived from them (roomkeeper.livekit_ids), but a room_finished
     or participant_left event is rendered after the room or member is gone from the
     state; so they are remembered from room_started / participant_joined (and, for
     rooms restored after a restart, from the state at start) and forgotten when the
