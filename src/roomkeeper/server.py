@@ -21,8 +21,12 @@ from pathlib import Path
 import orjson
 
 from .api.base import ApiContext, Dialect
+from .api.huawei import HuaweiApi
+from .api.imrest import ImRestApi
+from .api.livekit import LiveKitApi
 from .api.metrics import MetricsApi
 from .api.native import NativeApi
+from .api.tencentcloud import TencentCloudApi
 from .apps import AppDirectory
 from .audit import AuditLog
 from .config import Settings
@@ -38,27 +42,14 @@ from .webhooks.outbox import WebhookOutbox
 
 log = logging.getLogger("roomkeeper")
 
-# Dialect classes, mounted in this order. A new dialect is one line here.
-DIALECTS: list[type] = [NativeApi]
-
-
-def _optional_dialects() -> list[type]:
-    """Dialects that other modules provide; each import is one line."""
-    found: list[type] = []
-    for module, cls in (
-        ("tencentcloud", "TencentCloudApi"),
-        ("imrest", "ImRestApi"),
-        ("huawei", "HuaweiApi"),
-        ("livekit", "LiveKitApi"),
-    ):
-        try:
-            mod = __import__(f"roomkeeper.api.{module}", fromlist=[cls])
-        except ModuleNotFoundError as e:
-            if e.name != f"roomkeeper.api.{module}":
-                raise
-            continue
-        found.append(getattr(mod, cls))
-    return found
+# The API dialects, mounted in this order (they own disjoint paths). A new dialect is one line here.
+DIALECTS: list[type] = [
+    NativeApi,          # /healthz, /v1/...
+    TencentCloudApi,    # /  (Tencent Cloud API 3.0)
+    ImRestApi,          # /v4/...  (Tencent v4 REST: TUICallKit, TUILiveKit)
+    HuaweiApi,          # /v2/apps/...  (Huawei CloudRTC)
+    LiveKitApi,         # /twirp/livekit.RoomService/...
+]
 
 
 @dataclass
@@ -74,6 +65,7 @@ class RoomServer:
     outbox: WebhookOutbox = field(init=False)
     _sweeper: asyncio.Task[None] | None = field(init=False, default=None)
     extra_services: list[object] = field(init=False, default_factory=list)
+    _stopped: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -91,7 +83,7 @@ class RoomServer:
         self.ctx = ApiContext(self.engine, apps, self.clock, AuditLog(self.journal.db), outbox=self.outbox)
         self.dialects = [
             MetricsApi(self.ctx, lambda: len(self.gateway.sessions), self.outbox),
-            *(cls(self.ctx) for cls in [*DIALECTS, *_optional_dialects()]),
+            *(cls(self.ctx) for cls in DIALECTS),
         ]
         self.http = Server(
             ServerConfig(
@@ -134,7 +126,10 @@ class RoomServer:
                 log.exception("sweep failed")
 
     async def stop(self) -> None:
-        """Tell every session why, close them, stop background work, close the state."""
+        """Tell every session why, close them, stop background work, close the state. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.gateway.tell_shutdown()
