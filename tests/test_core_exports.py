@@ -7,7 +7,7 @@ def test_core_public_api_is_pinned():
     assert sorted(core.__all__) == core.__all__
     for name in core.__all__:
         assert hasattr(core, name), name
-    assert len(core.__all__) == 57
+    assert len(core.__all__) == 56
 
 
 def test_core_imports_no_other_layer():
@@ -25,6 +25,4 @@ def test_core_imports_no_other_layer():
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             for n in names:
-                if path.name == "clock.py" and n == "time":
-                    continue  # SystemClock is the one reader of the wall clock
                 assert not n.startswith(forbidden), f"{path.name} imports {n}"

@@ -30,7 +30,7 @@ from .api.tencentcloud import TencentCloudApi
 from .apps import AppDirectory
 from .audit import AuditLog
 from .config import Settings
-from .core.clock import Clock, SystemClock
+from .core.clock import Clock
 from .engine import Engine
 from .gateway.protocol import CLOSE_GOING_AWAY
 from .gateway.sessions import Gateway
@@ -38,6 +38,7 @@ from .state.journal import Journal
 from .state.memory import MemoryBackend
 from .transport.http import Request, Response
 from .transport.server import Server, ServerConfig
+from .wallclock import SystemClock
 from .webhooks.outbox import WebhookOutbox
 
 log = logging.getLogger("roomkeeper")

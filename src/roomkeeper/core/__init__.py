@@ -7,7 +7,7 @@ calls (the call lifecycle table), policy (per-app rules and ranges).
 """
 
 from .changes import Change, Decision
-from .clock import Clock, ManualClock, SystemClock
+from .clock import Clock, ManualClock
 from .errors import (
     AppNotFound,
     CallNotFound,
@@ -104,7 +104,6 @@ __all__ = [
     "RoomKind",
     "RoomNotFound",
     "RoomUpdated",
-    "SystemClock",
     "Unavailable",
     "UserBusy",
     "int_room_id",

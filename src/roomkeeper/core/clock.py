@@ -1,11 +1,10 @@
 """Time for the engine. core/ never reads the wall clock; a Clock is passed in.
 
-`SystemClock` is what the server runs with; `ManualClock` is what tests move.
+The server runs with roomkeeper.wallclock.SystemClock; tests move a ManualClock.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 
@@ -13,13 +12,6 @@ class Clock(Protocol):
     """Seconds since the Unix epoch, as a float."""
 
     def now(self) -> float: ...
-
-
-class SystemClock:
-    __slots__ = ()
-
-    def now(self) -> float:
-        return time.time()
 
 
 class ManualClock:
