@@ -205,8 +205,12 @@ class HuaweiApi:
         """One record per authenticated request, in the caller's app (also when refused)."""
         if caller is None or route is None:
             return
-        self.ctx.audit(caller.app.sdkappid, DIALECT, route.action, caller.credential, route.room_id, outcome, rid,
-                       None if route.app_id == caller.app.huawei_app_id else {"app_id": route.app_id})
+        # The path segments are recorded before they are validated: clip them, so that one request
+        # with a 60 KB "room id" cannot write 60 KB to the audit log (valid ids are <= 64 bytes).
+        room_id = route.room_id[:128] if route.room_id is not None else None
+        app_id = route.app_id[:128] if route.app_id is not None else None
+        self.ctx.audit(caller.app.sdkappid, DIALECT, route.action, caller.credential, room_id, outcome, rid,
+                       None if route.app_id == caller.app.huawei_app_id else {"app_id": app_id})
 
 
 # --- parsing ----------------------------------------------------------------------------------

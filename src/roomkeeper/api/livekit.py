@@ -416,7 +416,12 @@ def _decode(cls: type[Message], body: bytes, as_json: bool) -> Message:
     msg = cls()
     try:
         if as_json:
-            json_format.Parse(body.decode("utf-8"), msg, ignore_unknown_fields=True)
+            text = body.decode("utf-8")
+            # json_format.Parse iterates whatever JSON it gets: a string or an array would pass as
+            # an empty request (its items are "unknown fields"). Twirp's protojson wants an object.
+            if not text.lstrip(" \t\r\n").startswith("{"):
+                raise ValueError("the JSON request is not an object")
+            json_format.Parse(text, msg, ignore_unknown_fields=True)
         else:
             msg.ParseFromString(body)
     except Exception:  # DecodeError, ParseError, UnicodeDecodeError, RecursionError: all hostile input

@@ -192,6 +192,8 @@ class NativeApi:
         try:
             after = int(q.get("after", "0"))
             limit = int(q.get("limit", "100"))
+            if abs(after) >= 2**63:  # SQLite integers are 64-bit: binding more raises OverflowError
+                raise ValueError(after)
             since = float(q["since"]) if "since" in q else None
             until = float(q["until"]) if "until" in q else None
         except ValueError:
@@ -214,6 +216,8 @@ class NativeApi:
         try:
             after = int(q.get("after", "0"))
             limit = int(q.get("limit", "100"))
+            if abs(after) >= 2**63:  # SQLite integers are 64-bit: binding more raises OverflowError
+                raise ValueError(after)
         except ValueError:
             raise E.InvalidArgument("query", "after/limit must be integers") from None
         outbox = self.ctx.outbox
@@ -270,8 +274,11 @@ def _method(method: str, allowed: str) -> None:
 
 def _room_key(app: int, coll: str, raw: str) -> RoomKey:
     if coll == "rooms":
-        if not raw.isdigit():
+        # ASCII only: str.isdigit() accepts "²" (int() fails: a 500) and "１２" (int() reads it).
+        if not (raw.isascii() and raw.isdigit()):
             raise E.InvalidRoomId("integer room ids are decimal numbers; string rooms are under /str-rooms/")
+        if len(raw.lstrip("0")) > 10:  # out of range anyway; int() refuses 4300+ digits with ValueError
+            raise E.InvalidRoomId("integer room id must be 1..4294967294")
         return RoomKey(app, int_room_id(int(raw)))
     return RoomKey(app, str_room_id(unquote(raw)))
 

@@ -42,9 +42,15 @@ def _numeric_date(claims: dict[str, Any], name: str, key_id: str) -> float | Non
     value = claims.get(name)
     if value is None:
         return None
-    if (type(value) is not int and type(value) is not float) or not math.isfinite(value):
+    if type(value) is not int and type(value) is not float:
         raise _malformed(f"JWT claim {name} is not a number", key_id)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range (e.g. 10**400)
+        raise _malformed(f"JWT claim {name} is not a number", key_id) from None
+    if not math.isfinite(number):
+        raise _malformed(f"JWT claim {name} is not a number", key_id)
+    return number
 
 
 def verify_livekit_token(
@@ -64,7 +70,7 @@ def verify_livekit_token(
         header = json.loads(_b64url_decode(header_b64))
         claims = json.loads(_b64url_decode(payload_b64))
         signature = _b64url_decode(signature_b64)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: deeply nested JSON arrays
         raise _malformed("token parts are not base64url JSON") from None
     if type(header) is not dict or type(claims) is not dict:
         raise _malformed("token header or claims are not JSON objects")

@@ -83,7 +83,7 @@ def _decode_uncached(usersig: str) -> _Decoded:
         raise _malformed("UserSig zlib stream truncated or too large")
     try:
         doc = json.loads(raw)
-    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; deeply nested arrays
         raise _malformed("UserSig JSON undecodable") from None
     if type(doc) is not dict:
         raise _malformed("UserSig JSON is not an object")
@@ -109,8 +109,12 @@ def _decode_uncached(usersig: str) -> _Decoded:
         except (binascii.Error, ValueError):
             raise _malformed("UserSig TLS.userbuf is not base64") from None
     claims = UserSigClaims(sdkappid=sdkappid, identifier=identifier, time=time, expire=expire, userbuf=userbuf)
-    content = _content(identifier, sdkappid, time, expire, userbuf_b64)
-    return _Decoded(claims, content, sig.encode("utf-8"))
+    try:
+        content = _content(identifier, sdkappid, time, expire, userbuf_b64)
+        sig_bytes = sig.encode("utf-8")
+    except UnicodeEncodeError:  # json.loads accepts lone surrogates ("\\ud800"), UTF-8 does not
+        raise _malformed("UserSig fields are not valid Unicode") from None
+    return _Decoded(claims, content, sig_bytes)
 
 
 _decode_cached = lru_cache(maxsize=_CACHE_SIZE)(_decode_uncached)

@@ -136,7 +136,9 @@ class Gateway:
             return _json_error(404, "not_found", "WebSocket endpoint is /ws")
         q = dict(parse_qsl(request.query, keep_blank_values=True))
         raw_app, raw_user, sig = q.get("sdkappid", ""), q.get("userid", ""), q.get("usersig", "")
-        if not raw_app.isdigit():
+        # ASCII digits only: str.isdigit() also accepts "１２３" (int() reads it as 123) and "²"
+        # (int() fails); more than 10 digits is no 32-bit SdkAppId (and int() refuses 4300+).
+        if not (raw_app.isascii() and raw_app.isdigit()) or len(raw_app) > 10:
             return _json_error(400, "invalid_sdkappid", "sdkappid must be a decimal integer")
         app = self.apps.get(int(raw_app))
         if app is None:
@@ -224,7 +226,13 @@ class Gateway:
         kind = msg.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            session.send(P.reply_error(req_id, "unknown_type", f"unknown message type {kind!r}"))
+            # Never repr() an arbitrary JSON value: 1000 nested arrays make repr() raise RecursionError.
+            if isinstance(kind, str):
+                shown = repr(kind[:64])
+            else:
+                shown = "(a JSON array)" if isinstance(kind, list) else "(a JSON object)" if isinstance(
+                    kind, dict) else repr(kind)
+            session.send(P.reply_error(req_id, "unknown_type", f"unknown message type {shown}"))
             return
         self._spawn(self._run(handler, session, req_id, msg))
 
