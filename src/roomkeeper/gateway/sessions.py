@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -46,6 +46,7 @@ from ..transport.websocket import WebSocket
 from . import protocol as P
 
 log = logging.getLogger("roomkeeper.gateway")
+R = TypeVar("R")
 
 # Login failures -> HTTP status and code, refused before the upgrade completes.
 LOGIN_ERRORS: dict[AuthFailure, tuple[int, str]] = {
@@ -128,6 +129,9 @@ class Gateway:
         self.sessions: dict[tuple[int, str], Session] = {}
         self.rooms: dict[RoomKey, dict[str, Session]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # The session whose enter_room is in flight, per user: MemberEntered attaches that one,
+        # not whichever session of the user happens to be current when the event comes.
+        self._entering: dict[tuple[int, str], Session] = {}
         engine.listeners.append(self)
 
     # --- login --------------------------------------------------------------------------
@@ -236,7 +240,33 @@ class Gateway:
             return
         self._spawn(self._run(handler, session, req_id, msg))
 
+    def is_current(self, session: Session) -> bool:
+        """Open and not replaced by a newer login of the same user."""
+        return session.ws is not None and self.sessions.get((session.app, session.user_id)) is session
+
+    async def enter_as(self, session: Session, entry: Awaitable[R]) -> R:
+        """Run an engine call that makes `session` enter a room.
+
+        If the session was closed or replaced while the call was in flight, the entry is undone:
+        the user must not stay in a room through a session that no longer exists, and the newer
+        session must not inherit a room it never asked for.
+        """
+        key = (session.app, session.user_id)
+        self._entering[key] = session
+        try:
+            result = await entry
+        finally:
+            if self._entering.get(key) is session:
+                del self._entering[key]
+        room = session.room
+        if room is not None and not self.is_current(session):
+            self._detach(session)
+            await self._quiet(self.engine.exit_room(room, session.user_id, EndReason.DISCONNECTED))
+        return result
+
     async def _run(self, handler: Handler, session: Session, req_id: Any, msg: dict[str, Any]) -> None:
+        if not self.is_current(session):
+            return  # replaced or closed before its request ran: the request is dropped
         try:
             result = await handler(self, session, msg)
         except E.DomainError as e:
@@ -264,7 +294,8 @@ class Gateway:
                             ws.send_frame(data)
             elif t is MemberEntered:
                 assert isinstance(ev, MemberEntered)
-                entering = self.sessions.get((ev.room.app, ev.user_id))
+                ukey = (ev.room.app, ev.user_id)
+                entering = self._entering.get(ukey) or self.sessions.get(ukey)
                 members = self.rooms.setdefault(ev.room, {})
                 if ev.role is Role.ANCHOR and members:
                     self._broadcast(members, P.render_member_joined(ev))
@@ -410,7 +441,7 @@ async def _enter_room(gw: Gateway, s: Session, msg: dict[str, Any]) -> dict[str,
     is_bot = _bool(msg, "is_bot")
     # Enter first, then leave the old room: a refused entry (locked, full) leaves the session where it was.
     previous = s.room
-    result = await gw.engine.enter_room(key, s.user_id, role, is_bot)
+    result = await gw.enter_as(s, gw.engine.enter_room(key, s.user_id, role, is_bot))
     if previous is not None and previous != key:
         await gw._quiet(gw.engine.exit_room(previous, s.user_id, EndReason.SWITCHED_ROOM))
     return {"room": {**P.room_fields(key), "kind": result.kind.value, "owner": result.owner,
@@ -439,9 +470,9 @@ async def _create_live_room(gw: Gateway, s: Session, msg: dict[str, Any]) -> dic
     if not isinstance(name, str) or len(name.encode()) > 100:
         raise E.InvalidArgument("name", "must be a string of at most 100 bytes")
     previous = s.room  # left only once the live room exists (a refused create changes nothing)
-    room = await gw.engine.create_live_room(
+    room = await gw.enter_as(s, gw.engine.create_live_room(
         key, s.user_id, Operator.user(s.user_id, is_admin=s.is_admin), name=name, enter_owner=True
-    )
+    ))
     if previous is not None and previous != key:
         await gw._quiet(gw.engine.exit_room(previous, s.user_id, EndReason.SWITCHED_ROOM))
     return {"room": _room_info(room)}
