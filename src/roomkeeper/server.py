@@ -99,9 +99,22 @@ class RoomServer:
         return self.http.port
 
     async def handle_http(self, request: Request) -> Response:
+        """Route to the first dialect that matches; the last-resort handler for what it did not map.
+
+        A dialect catches only the errors it can name (its error table, its protocol errors).
+        Anything else is a bug: it is logged here with its traceback and answered with the
+        dialect's own internal-error body (`Dialect.internal_error`). Unlike Starlette's
+        ServerErrorMiddleware this does not re-raise: the transport would then answer a generic
+        500, which the vendor SDKs cannot read (Tencent's wants HTTP 200 with an Error object,
+        Huawei's an error_code, Twirp clients a Twirp error body).
+        """
         for d in self.dialects:
             if d.matches(request):
-                return await d.handle(request)
+                try:
+                    return await d.handle(request)
+                except Exception:
+                    log.exception("%s: %s %s failed", d.name, request.method, request.path[:200])
+                    return d.internal_error(request)
         body = orjson.dumps({"error": {"code": "not_found", "message": f"no API at {request.path}"}})
         return Response(404, body, content_type="application/json")
 

@@ -1,13 +1,16 @@
 """What every dialect shares: the context it works in, rate limits, request ids, audit.
 
-A dialect module exposes one class with `name`, `matches(request)` and
-`async handle(request) -> Response`; server.py mounts it with one line. A
-dialect parses, authenticates, makes one engine call and renders; it holds no
-room rule, and maps domain errors to its codes in one table of its own.
+A dialect module exposes one class with `name`, `matches(request)`,
+`async handle(request) -> Response` and `internal_error(request) -> Response`;
+server.py mounts it with one line. A dialect parses, authenticates, makes one
+engine call and renders; it holds no room rule, and maps domain errors to its
+codes in one table of its own. It catches only the errors it can name: anything
+else goes on to server.py's last-resort handler, which renders `internal_error`.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from ..webhooks.outbox import WebhookOutbox
 
 V = TypeVar("V")
+log = logging.getLogger("roomkeeper.api")
 
 
 class Dialect(Protocol):
@@ -33,6 +37,10 @@ class Dialect(Protocol):
     def matches(self, request: Request) -> bool: ...
 
     async def handle(self, request: Request) -> Response: ...
+
+    def internal_error(self, request: Request) -> Response:
+        """The dialect's own internal-error answer, for a failure `handle` did not map (a bug)."""
+        ...
 
 
 def lookup_error(table: Mapping[type, V], exc: BaseException, default: V) -> V:
@@ -92,12 +100,16 @@ class ApiContext:
         self, app: int, dialect: str, action: str, credential: str | None, target: object, outcome: str,
         request_id: str, detail: dict[str, object] | None = None,
     ) -> None:
-        self.audit_log.record(
-            AuditEntry(
-                self.clock.now(), app, dialect, action, credential, None if target is None else str(target),
-                outcome, request_id, detail,
-            )
+        """Record one action. A failing audit store is logged, never raised: the action is done
+        (or refused) already, and its answer must not turn into an internal error."""
+        entry = AuditEntry(
+            self.clock.now(), app, dialect, action, credential, None if target is None else str(target),
+            outcome, request_id, detail,
         )
+        try:
+            self.audit_log.record(entry)
+        except Exception:
+            log.exception("%s audit record for %s failed (request %s)", dialect, action, request_id)
 
 
 def domain_message(exc: DomainError) -> str:

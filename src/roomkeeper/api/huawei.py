@@ -24,7 +24,6 @@ other way round, decode then split; that only decides what is signed).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +39,6 @@ from ..core.ids import RoomKey, str_room_id, user_id
 from ..core.model import Operator
 from ..transport.http import Request, Response
 from .base import ApiContext, lookup_error
-
-log = logging.getLogger("roomkeeper.api.huawei")
 
 DIALECT = "huawei"
 PREFIX = "/v2/apps/"
@@ -122,26 +119,27 @@ class HuaweiApi:
         rid = new_request_id()
         caller: Caller | None = None
         route: Route | None = None
+        outcome = INTERNAL_ERROR[1]  # audited if an unmapped error goes on to server.py's last-resort handler
         try:
             route = parse_route(request)
             if len(request.body) > limits.SMALL_API_MAX_BODY_BYTES:
                 raise GatewayError(GW_TOO_LARGE, f"at most {limits.SMALL_API_MAX_BODY_BYTES} bytes")
             caller = self._authenticate(request)
             await self._run(request, route, caller)
+            outcome = "OK"
+            return Response(202, b"", headers=[("X-request-Id", rid)])
         except GatewayError as e:
-            self._audit(caller or e.caller, route, e.code, rid)
+            caller, outcome = caller or e.caller, e.code
             return _gateway_error(e, rid)
         except E.DomainError as e:
-            status, code, msg = lookup_error(ERRORS, e, INTERNAL_ERROR)
-            self._audit(caller, route, code, rid)
-            return _service_error(status, code, msg, e.message, rid)
-        except Exception:
-            log.exception("huawei %s %s failed (request %s)", request.method, request.path, rid)
-            status, code, msg = INTERNAL_ERROR
-            self._audit(caller, route, code, rid)
-            return _service_error(status, code, msg, "internal error", rid)
-        self._audit(caller, route, "OK", rid)
-        return Response(202, b"", headers=[("X-request-Id", rid)])
+            status, outcome, msg = lookup_error(ERRORS, e, INTERNAL_ERROR)
+            return _service_error(status, outcome, msg, e.message, rid)
+        finally:
+            self._audit(caller, route, outcome, rid)
+
+    def internal_error(self, request: Request) -> Response:
+        status, code, msg = INTERNAL_ERROR
+        return _service_error(status, code, msg, "internal error", new_request_id())
 
     # --- authentication ---------------------------------------------------------------------
     def _authenticate(self, request: Request) -> Caller:

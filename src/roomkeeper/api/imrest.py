@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,7 +43,6 @@ from ..transport.http import Request, Response
 from .base import ApiContext, lookup_error
 
 DIALECT = "imrest"
-log = logging.getLogger("roomkeeper.api.imrest")
 
 # --- codes ------------------------------------------------------------------------------------
 # Common REST codes (PROTOCOLS §2.5). Where the vendor leaves the choice open, ours is noted.
@@ -164,17 +162,18 @@ class ImRestApi:
             app, identifier = self._authenticate(request)
         except RestError as e:
             return render(rid, e.code, e.message)
-        m = _PATH.fullmatch(unquote(request.path))
-        action = f"{m[1]}/{m[2]}" if m else "unknown"
-        command = COMMANDS.get(action) if m else None
-        req = _Req(app, identifier, m[2] if m else "unknown", {})
-        code, info, payload = await self._run(request, command, action, req)
+        action, name, command = _command(request)
+        req = _Req(app, identifier, name, {})
+        code = _internal_code(command)  # audited if an unmapped error goes on to server.py's last-resort handler
         try:
-            self.ctx.audit(app.sdkappid, DIALECT, action, identifier, req.target,
-                           "OK" if code == 0 else str(code), rid)
-        except Exception:  # the action is done; a failing audit store must not hide its outcome
-            log.exception("audit record for %s failed", action)
-        return render(rid, code, info, payload)
+            code, info, payload = await self._run(request, command, action, req)
+            return render(rid, code, info, payload)
+        finally:
+            self.ctx.audit(app.sdkappid, DIALECT, action, identifier, req.target, "OK" if code == 0 else str(code), rid)
+
+    def internal_error(self, request: Request) -> Response:
+        """The command family's internal code (101001 call engine, 100001 live engine; else 70500)."""
+        return render(self.new_request_id(), _internal_code(_command(request)[2]), "internal error")
 
     async def _run(
         self, request: Request, command: _Command | None, action: str, req: _Req
@@ -191,10 +190,6 @@ class ImRestApi:
             return e.code, e.message, None
         except E.DomainError as e:
             return lookup_error(command.errors, e, command.internal), e.message, None
-        except Exception:
-            # Never a 500 or a traceback on the wire: the family's internal code, logged loudly.
-            log.exception("imrest %s failed", action)
-            return command.internal, "internal error", None
         return 0, "", payload
 
     def _authenticate(self, request: Request) -> tuple[AppConfig, str]:
@@ -332,6 +327,19 @@ COMMANDS: dict[str, _Command] = {
 
 
 # --- request parsing ------------------------------------------------------------------------------
+
+
+def _command(request: Request) -> tuple[str, str, _Command | None]:
+    """The request's "service/command" (for rate limits and the audit), the command's name, its handler."""
+    m = _PATH.fullmatch(unquote(request.path))
+    if m is None:
+        return "unknown", "unknown", None
+    action = f"{m[1]}/{m[2]}"
+    return action, m[2], COMMANDS.get(action)
+
+
+def _internal_code(command: _Command | None) -> int:
+    return command.internal if command is not None else SERVER_ERROR
 
 
 def _query(raw: str) -> dict[str, str]:

@@ -19,7 +19,6 @@ Domain errors become Twirp codes through ERRORS, the dialect's one table.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +40,6 @@ from ..core.model import Member, Operator, Role, Room
 from ..core.reasons import EndReason
 from ..transport.http import Request, Response
 from .base import ApiContext, lookup_error, new_request_id
-
-log = logging.getLogger("roomkeeper.api.livekit")
 
 DIALECT = "livekit"
 PREFIX = "/twirp/livekit.RoomService/"
@@ -183,7 +180,7 @@ class LiveKitApi:
         app = self.ctx.apps.livekit_app(api_key) if api_key is not None else None
         method = request.path[len(PREFIX):]
         target: str | None = None
-        json_out = False
+        outcome = "internal"  # audited if an unmapped error goes on to server.py's last-resort handler
         try:
             rpc, json_out = _route(request, method)
             body = _decode(rpc.request, request.body, json_out)
@@ -197,25 +194,20 @@ class LiveKitApi:
                 raise TwirpError("unimplemented", f"{method} is not supported: roomkeeper carries no media")
             call = _Call(app, api_key, method, Operator.api(DIALECT, method, api_key))
             reply = await self._handlers[method](call, body)
+            outcome = "OK"
+            return _encode(reply, json_out, rid)
         except TwirpError as e:
-            return self._error(e.code, e.msg, app, api_key, method, target, rid)
+            outcome = e.code
+            return twirp_error(e.code, e.msg, rid)
         except E.DomainError as e:
-            code, msg = lookup_error(ERRORS, e, ("internal", None))
-            return self._error(code, msg or e.message, app, api_key, method, target, rid)
-        except Exception:
-            log.exception("LiveKit %s failed", method[:64])
-            return self._error("internal", "internal error", app, api_key, method, target, rid)
-        if app is not None:
-            self.ctx.audit(app.sdkappid, DIALECT, method, api_key, target, "OK", rid)
-        return _encode(reply, json_out, rid)
+            outcome, msg = lookup_error(ERRORS, e, ("internal", None))
+            return twirp_error(outcome, msg or e.message, rid)
+        finally:
+            if app is not None:
+                self.ctx.audit(app.sdkappid, DIALECT, method[:64], api_key, target, outcome, rid)
 
-    def _error(
-        self, code: str, msg: str, app: AppConfig | None, api_key: str | None, method: str, target: str | None,
-        rid: str,
-    ) -> Response:
-        if app is not None:
-            self.ctx.audit(app.sdkappid, DIALECT, method[:64], api_key, target, code, rid)
-        return twirp_error(code, msg, rid)
+    def internal_error(self, request: Request) -> Response:
+        return twirp_error("internal", "internal error", new_request_id())
 
     # --- authentication (livekit-server's auth middleware) --------------------------------
     def _authenticate(self, request: Request) -> dict[str, Any] | None:

@@ -62,3 +62,6 @@ class MetricsApi:
                [("", ob.delivered_total if ob is not None else 0)])
         body = ("\n".join(lines) + "\n").encode()
         return Response(200, b"" if request.method == "HEAD" else body, content_type=CONTENT_TYPE)
+
+    def internal_error(self, request: Request) -> Response:
+        return Response(500, b"internal error\n", content_type="text/plain; charset=utf-8")

@@ -121,6 +121,10 @@ class NativeApi:
                 self._audit(app, request, m, code, rid)
             return _json(status, {"error": {"code": code, "message": e.message, **extra}, "request_id": rid}, rid)
 
+    def internal_error(self, request: Request) -> Response:
+        rid = new_request_id()
+        return _json(500, {"error": {"code": "internal_error", "message": "internal error"}, "request_id": rid}, rid)
+
     def _audit(self, app: AppConfig, request: Request, m: re.Match[str] | None, outcome: str, rid: str) -> None:
         if request.method == "GET" and m is not None and m["audit"]:
             return  # reading the audit log is not itself an action worth a record

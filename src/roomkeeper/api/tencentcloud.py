@@ -349,6 +349,7 @@ class TencentCloudApi:
         secret_id: str | None = None
         action = ""
         target: RoomKey | None = None
+        code = INTERNAL_ERROR  # audited if an unmapped error goes on to server.py's last-resort handler
         try:
             wire = self._read(request)
             secret_id = self._authenticate(request, wire)
@@ -367,6 +368,8 @@ class TencentCloudApi:
                 await self.ctx.engine.remove_users(args.key, args.user_ids, operator)
             else:
                 await self.ctx.engine.dismiss_room(args.key, operator)
+            code = "OK"
+            return _response({"RequestId": rid})
         except TcError as e:
             code, message = e.code, e.message
         except AuthError as e:
@@ -375,17 +378,13 @@ class TencentCloudApi:
             code, message = lookup_error(ERRORS, e, INTERNAL_ERROR), e.message
             if isinstance(e, E.RoomNotFound) and app is not None:
                 code, message = app.tc_room_not_exist_code, "the room does not exist"
-        except Exception:
-            log.exception("tencentcloud %s failed (request %s)", action or "?", rid)
-            code, message = INTERNAL_ERROR, "internal error"
-        else:
-            self._audit(app, action, secret_id, target, "OK", rid)
-            return _response({"RequestId": rid})
-        if app is not None:
+        finally:
             self._audit(app, action, secret_id, target, code, rid)
-        else:
-            log.debug("tencentcloud refused before authentication: %s (request %s)", code, rid)
         return _response({"Error": {"Code": code, "Message": message}, "RequestId": rid})
+
+    def internal_error(self, request: Request) -> Response:
+        rid = new_request_id()
+        return _response({"Error": {"Code": INTERNAL_ERROR, "Message": "internal error"}, "RequestId": rid})
 
     # --- steps, in order ---------------------------------------------------------------------
 
@@ -509,10 +508,8 @@ class TencentCloudApi:
         rid: str,
     ) -> None:
         if app is None:
+            log.debug("tencentcloud refused before authentication: %s (request %s)", outcome, rid)
             return
-        try:
-            self.ctx.audit(app.sdkappid, DIALECT, action, secret_id, target, outcome, rid)
-        except Exception:  # the action is done; a failing audit store must not turn it into an error
-            log.exception("tencentcloud audit record failed (request %s)", rid)
+        self.ctx.audit(app.sdkappid, DIALECT, action, secret_id, target, outcome, rid)
         log.debug("tencentcloud %s app=%s secret_id=%s outcome=%s request=%s", action, app.sdkappid, secret_id,
                   outcome, rid)
