@@ -20,7 +20,7 @@ from ..apps import AppDirectory
 from ..audit import AuditEntry, AuditLog
 from ..config import AppConfig
 from ..core.clock import Clock
-from ..core.errors import DomainError
+from ..core.errors import DomainError, RateLimited
 from ..engine import Engine
 from ..transport.http import Request, Response
 
@@ -56,6 +56,7 @@ class RateLimiter:
     """Token buckets per (app, dialect, action): `rate` per second, bursts up to `rate`.
 
     Uses the engine's Clock, so tests can drive it. A refused request changes nothing.
+    `check` raises RateLimited, which each dialect's error table maps to its code.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -78,6 +79,11 @@ class RateLimiter:
             return False
         bucket[0] = tokens - 1.0
         return True
+
+    def check(self, app: AppConfig, dialect: str, action: str, default: float | None = None) -> None:
+        """Take a token for this action, or raise RateLimited (the request must change nothing)."""
+        if not self.allow(app, dialect, action, default):
+            raise RateLimited(action, app.rate_limit(dialect, action, default) or 0.0)
 
 
 def new_request_id() -> str:

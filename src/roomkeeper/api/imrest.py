@@ -181,9 +181,7 @@ class ImRestApi:
         if command is None:
             return UNKNOWN_RESOURCE, f"no such API: {unquote(request.path)[:200]}", None
         try:
-            if not self.ctx.limiter.allow(req.app, DIALECT, action):
-                limit = req.app.rate_limit(DIALECT, action)
-                raise RestError(RATE_LIMITED, f"{action}: more than {limit:g} requests per second")
+            self.ctx.limiter.check(req.app, DIALECT, action)
             req.body = _body(request)
             payload = await command.handler(self, req)
         except RestError as e:

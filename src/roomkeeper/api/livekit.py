@@ -188,8 +188,7 @@ class LiveKitApi:
             _authorize(claims, rpc.grant, body)
             if app is None or api_key is None:  # unreachable: a granted token names a known key
                 raise _denied()
-            if not self.ctx.limiter.allow(app, DIALECT, method, default=limits.LIVEKIT_DEFAULT_RATE):
-                raise TwirpError("resource_exhausted", f"{method}: rate limit exceeded")
+            self.ctx.limiter.check(app, DIALECT, method, default=limits.LIVEKIT_DEFAULT_RATE)
             if not rpc.implemented:
                 raise TwirpError("unimplemented", f"{method} is not supported: roomkeeper carries no media")
             call = _Call(app, api_key, method, Operator.api(DIALECT, method, api_key))

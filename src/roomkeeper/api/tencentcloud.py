@@ -358,9 +358,7 @@ class TencentCloudApi:
                 raise AuthError(AuthFailure.UNKNOWN_KEY, "unknown SecretId", secret_id)
             action = _clip(wire.action or "")
             spec = self._route(app, wire)
-            if not self.ctx.limiter.allow(app, DIALECT, spec.name):
-                rate = app.rate_limit(DIALECT, spec.name) or 0.0
-                raise TcError("RequestLimitExceeded", f"{spec.name}: more than {rate:g} requests per second")
+            self.ctx.limiter.check(app, DIALECT, spec.name)
             args = self._arguments(request, wire, spec, app)
             target = args.key
             operator = Operator.api(DIALECT, spec.name, secret_id)
