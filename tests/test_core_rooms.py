@@ -340,6 +340,18 @@ def test_remove_nobody_present_changes_nothing_but_a_lock() -> None:
     assert d.changes == [SetRejoinLock(KEY, "ghost", T0 + 30)] and d.events == []
 
 
+def test_remove_with_missing_not_ok_refuses_before_any_lock() -> None:
+    """LiveKit's RemoveParticipant: a participant not in the room is not_found, and nobody is locked out."""
+    state = MemoryBackend()
+    room = room_with(state, KEY, "alice")
+    with pytest.raises(MemberNotFound) as err:
+        R.remove_users(room, KEY, ("alice", "ghost"), EndReason.REMOVED_BY_API, ADMIN, T0, lock_seconds=30,
+                       missing_ok=False)
+    assert err.value.user_id == "ghost"
+    d = R.remove_users(room, KEY, ("alice",), EndReason.REMOVED_BY_API, ADMIN, T0, missing_ok=False)
+    assert d.result == R.RemoveResult(("alice",), ())
+
+
 def test_removing_the_last_members_closes_a_plain_room() -> None:
     state = MemoryBackend()
     room = room_with(state, KEY, "alice", "bob")

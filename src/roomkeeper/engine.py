@@ -107,12 +107,12 @@ class Engine:
 
     async def remove_users(
         self, key: RoomKey, user_ids: Iterable[str], operator: Operator, *,
-        reason: EndReason = EndReason.REMOVED_BY_API, lock_seconds: float | None = None,
+        reason: EndReason = EndReason.REMOVED_BY_API, lock_seconds: float | None = None, missing_ok: bool = True,
     ) -> room_rules.RemoveResult:
         lock = self._lock(key.app, lock_seconds)
         room = await self.state.get_room(key)
         decision = room_rules.remove_users(
-            room, key, tuple(user_ids), reason, operator, self.clock.now(), lock_seconds=lock
+            room, key, tuple(user_ids), reason, operator, self.clock.now(), lock_seconds=lock, missing_ok=missing_ok
         )
         return await self._commit(decision)
 

@@ -282,14 +282,11 @@ class LiveKitApi:
         self, call: _Call, req: proto_room.RoomParticipantIdentity
     ) -> proto_room.RemoveParticipantResponse:
         identity = user_id(req.identity, "identity")
-        room = await self._room(call, req.room)
-        if identity not in room.members:  # refuse before the engine sets any rejoin lock
-            raise E.MemberNotFound(room.key, identity)
-        result = await self.ctx.engine.remove_users(
-            room.key, (identity,), call.operator, reason=EndReason.REMOVED_BY_API
+        key = _room_key(call.app, req.room, "room")
+        # A participant not in the room is not_found, refused before any rejoin lock is set.
+        await self.ctx.engine.remove_users(
+            key, (identity,), call.operator, reason=EndReason.REMOVED_BY_API, missing_ok=False
         )
-        if identity not in result.removed:
-            raise E.MemberNotFound(room.key, identity)
         return proto_room.RemoveParticipantResponse()
 
     async def update_room_metadata(

@@ -188,8 +188,11 @@ def remove_users(
     now: float,
     *,
     lock_seconds: float = 0.0,
+    missing_ok: bool = True,
 ) -> Decision[RemoveResult]:
-    """Remove listed members. Ids not in the room are reported as missing, not as an error."""
+    """Remove listed members. Ids not in the room are reported as missing, not as an error,
+    unless `missing_ok` is False (LiveKit's RemoveParticipant): then the first missing id is
+    MemberNotFound, and nobody is removed or locked out."""
     if room is None:
         raise RoomNotFound(key)
     seen: set[str] = set()
@@ -200,6 +203,8 @@ def remove_users(
             continue
         seen.add(uid)
         (removed if uid in room.members else missing).append(uid)
+    if missing and not missing_ok:
+        raise MemberNotFound(key, missing[0])
     result = RemoveResult(tuple(removed), tuple(missing))
     changes: list[Change] = []
     events: list[Event] = []
