@@ -135,6 +135,10 @@ class Engine:
         return await self._commit(room_rules.update_room(room, key, fields, operator, self.clock.now()))
 
     # --- live rooms -----------------------------------------------------------------------
+    async def get_live_room(self, key: RoomKey) -> Room:
+        """The live room at `key`; RoomNotFound, or NotALiveRoom for a plain room."""
+        return live_rules.live_room(await self.state.get_room(key), key)
+
     async def create_live_room(
         self, key: RoomKey, owner: str, operator: Operator, *, owner_is_bot: bool = False, name: str = "",
         info: dict[str, object] | None = None, enter_owner: bool = False, max_members: int = 0,

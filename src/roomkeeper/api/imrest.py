@@ -257,7 +257,7 @@ class ImRestApi:
     async def get_room_info(self, c: _Req) -> dict[str, Any]:
         key = _room_key(c.app, c.body.get("RoomId"))
         c.target = str(key.room)
-        return {"RoomInfo": room_info(await self._live_room(key))}
+        return {"RoomInfo": room_info(await self.ctx.engine.get_live_room(key))}
 
     async def update_room_info(self, c: _Req) -> None:
         info = _object(c.body.get("RoomInfo"), "RoomInfo")
@@ -270,7 +270,7 @@ class ImRestApi:
         if max_members is not None:
             fields["max_members"] = max_members
         changes = _info_fields(info, UPDATE_FIELDS)
-        room = await self._live_room(key)
+        room = await self.ctx.engine.get_live_room(key)
         if changes:
             fields["info"] = {**room.info, **changes}
         if fields:
@@ -293,14 +293,6 @@ class ImRestApi:
             "Next": _encode_cursor(_list_order(page[-1])) if more and page else "",
             "RoomList": [room_list_entry(r) for r in page],
         }
-
-    async def _live_room(self, key: RoomKey) -> Room:
-        room = await self.ctx.engine.get_room(key)
-        if room is None:
-            raise E.RoomNotFound(key)
-        if not room.is_live:
-            raise E.NotALiveRoom(key)
-        return room
 
 
 def _call_cmd(fn: Handler) -> _Command:

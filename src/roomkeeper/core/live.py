@@ -62,7 +62,8 @@ def create_live_room(
     return Decision(room, changes, events)
 
 
-def _live(room: Room | None, key: RoomKey) -> Room:
+def live_room(room: Room | None, key: RoomKey) -> Room:
+    """The live room at `key`: RoomNotFound when there is none, NotALiveRoom for a plain room."""
     if room is None:
         raise RoomNotFound(key)
     if room.kind is not RoomKind.LIVE:
@@ -75,7 +76,7 @@ def destroy_live_room(
     reason: EndReason = EndReason.DISMISSED_BY_API, lock_seconds: float = 0.0,
 ) -> Decision[dict[str, int]]:
     """Only the owner or an app admin may destroy; a plain room cannot be destroyed this way."""
-    live = _live(room, key)
+    live = live_room(room, key)
     if not operator.is_admin and operator.name != live.owner:
         raise NotRoomOwner(key, operator.name)
     assert live.stats is not None
@@ -99,7 +100,7 @@ def send_gift(
     room: Room | None, key: RoomKey, sender: str, gift_id: str, count: object,
     catalogue: dict[str, int], now: float,
 ) -> Decision[dict[str, int]]:
-    live = _live(room, key)
+    live = live_room(room, key)
     if sender not in live.members:
         raise MemberNotFound(key, sender)
     n = _count(count, MAX_GIFT_COUNT, "count")
@@ -112,7 +113,7 @@ def send_gift(
 
 
 def send_like(room: Room | None, key: RoomKey, sender: str, count: object, now: float) -> Decision[int]:
-    live = _live(room, key)
+    live = live_room(room, key)
     if sender not in live.members:
         raise MemberNotFound(key, sender)
     n = _count(count, MAX_LIKE_COUNT, "count")
