@@ -16,6 +16,8 @@ from ..config import AppConfig
 from ..core import errors as E
 from ..core.ids import RoomKey, int_room_id, str_room_id, user_id
 from ..core.model import Operator, Room
+from ..core.policy import REJOIN_LOCK_MAX
+from ..limits import NATIVE_MAX_REMOVE_USER_IDS
 from ..transport.http import Request, Response
 from .base import ApiContext, lookup_error, new_request_id
 
@@ -186,8 +188,8 @@ class NativeApi:
             stats = await engine.destroy_live_room(key, op, lock_seconds=lock)
             return {"statistics": stats}
         ids = body.get("user_ids")
-        if not isinstance(ids, list) or not ids or len(ids) > 1000:
-            raise E.InvalidArgument("user_ids", "a list of 1..1000 user ids is required")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= NATIVE_MAX_REMOVE_USER_IDS:
+            raise E.InvalidArgument("user_ids", f"a list of 1..{NATIVE_MAX_REMOVE_USER_IDS} user ids is required")
         removed = await engine.remove_users(key, [user_id(u, "user_ids") for u in ids], op, lock_seconds=lock)
         return {"removed": list(removed.removed), "missing": list(removed.missing)}
 
@@ -303,15 +305,15 @@ def _lock(body: dict[str, Any]) -> float | None:
     value = body.get("lock_seconds")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 7 * 86400:
-        raise E.InvalidArgument("lock_seconds", "must be a number of seconds 0..604800")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= REJOIN_LOCK_MAX:
+        raise E.InvalidArgument("lock_seconds", f"must be a number of seconds 0..{REJOIN_LOCK_MAX:g}")
     return float(value)
 
 
 _ROOM_PARAM = [{"name": "sdkappid", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _LOCK_BODY = {
     "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "lock_seconds": {"type": "number", "minimum": 0, "maximum": 604800},
+        "lock_seconds": {"type": "number", "minimum": 0, "maximum": int(REJOIN_LOCK_MAX)},
         "user_ids": {"type": "array", "items": {"type": "string"}}}}}}
 }
 OPENAPI: dict[str, Any] = {

@@ -27,6 +27,8 @@ MAX_CALL_CALLEES = 8
 # Keep-alive: a session that has not sent a heartbeat for this long leaves its room.
 KEEPALIVE_DEFAULT = 90.0  # TRTC drops a user after 90 s without heartbeat
 KEEPALIVE_RANGE = (5.0, 3600.0)
+# Rejoin lock after a dismissal or removal (AppRules.rejoin_lock and per request): at most a week (ours).
+REJOIN_LOCK_MAX = 7 * 24 * HOUR
 # Gifts: count per send.
 MAX_GIFT_COUNT = 9999
 MAX_LIKE_COUNT = 9999
@@ -68,8 +70,8 @@ class AppRules:
         check("owner_heartbeat_timeout", self.owner_heartbeat_timeout, *OWNER_TIMEOUT_RANGE)
         check("call_timeout", self.call_timeout, *CALL_TIMEOUT_RANGE)
         check("keepalive", self.keepalive, *KEEPALIVE_RANGE)
-        if self.rejoin_lock < 0 or self.rejoin_lock > 7 * 24 * HOUR:
-            raise PolicyError(prefix + "rejoin_lock", "must be between 0 and 604800 seconds")
+        if self.rejoin_lock < 0 or self.rejoin_lock > REJOIN_LOCK_MAX:
+            raise PolicyError(prefix + "rejoin_lock", f"must be between 0 and {REJOIN_LOCK_MAX:g} seconds")
         if self.call_retention < 0:
             raise PolicyError(prefix + "call_retention", "must not be negative")
         if self.max_room_members < 0:

@@ -40,7 +40,7 @@ from ..core.ids import RoomKey, int_room_id, str_room_id, user_id
 from ..core.model import MediaType, Operator, Role
 from ..core.reasons import EndReason
 from ..engine import Engine
-from ..limits import SESSION_MESSAGE_BURST, SESSION_MESSAGES_PER_SECOND
+from ..limits import LIVE_ROOM_NAME_MAX_BYTES, SESSION_MESSAGE_BURST, SESSION_MESSAGES_PER_SECOND
 from ..transport.http import Request, Response
 from ..transport.websocket import WebSocket
 from . import protocol as P
@@ -467,8 +467,8 @@ async def _heartbeat(gw: Gateway, s: Session, msg: dict[str, Any]) -> dict[str, 
 async def _create_live_room(gw: Gateway, s: Session, msg: dict[str, Any]) -> dict[str, Any]:
     key = RoomKey(s.app, str_room_id(msg.get("str_room_id")))
     name = msg.get("name", "")
-    if not isinstance(name, str) or len(name.encode()) > 100:
-        raise E.InvalidArgument("name", "must be a string of at most 100 bytes")
+    if not isinstance(name, str) or len(name.encode()) > LIVE_ROOM_NAME_MAX_BYTES:
+        raise E.InvalidArgument("name", f"must be a string of at most {LIVE_ROOM_NAME_MAX_BYTES} bytes")
     previous = s.room  # left only once the live room exists (a refused create changes nothing)
     room = await gw.enter_as(s, gw.engine.create_live_room(
         key, s.user_id, Operator.user(s.user_id, is_admin=s.is_admin), name=name, enter_owner=True
