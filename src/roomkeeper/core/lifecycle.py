@@ -57,11 +57,7 @@ class LifecycleRule:
     since: Callable[[Room], float | None]
     """When the countdown started, or None when the rule does not apply to this room now."""
     timeout: Callable[[Room, AppRules], float | None]
-    """The configured timeout in seconds, or None when the rule is off."""
-
-
-def _positive(value: float | None) -> float | None:
-    return value if value is not None and value > 0 else None
+    """The configured timeout in seconds; None (or not positive) when the rule is off."""
 
 
 def _empty_room_since(room: Room) -> float | None:
@@ -70,51 +66,38 @@ def _empty_room_since(room: Room) -> float | None:
     return room.empty_since
 
 
+def _owner_away(room: Room) -> bool:
+    """A live room whose owner, a person (not a bot), is not in it."""
+    return room.is_live and room.owner is not None and not room.owner_is_bot and room.owner not in room.members
+
+
 def _owner_departed_since(room: Room) -> float | None:
-    if not room.is_live or room.owner is None or room.owner_is_bot or room.owner in room.members:
-        return None
-    return room.owner_left_at
+    return room.owner_left_at if _owner_away(room) else None
 
 
 def _owner_heartbeat_lost_since(room: Room) -> float | None:
-    if not room.is_live or room.owner is None or room.owner_is_bot or room.owner in room.members:
-        return None
-    return room.owner_heartbeat_lost_at
+    return room.owner_heartbeat_lost_at if _owner_away(room) else None
 
 
 def _empty_since(room: Room) -> float | None:
-    if not room.persistent or room.members:
-        return None
-    return room.empty_since
+    return room.empty_since if room.persistent and not room.members else None
 
 
 def _departed_since(room: Room) -> float | None:
-    if not room.persistent or room.members:
-        return None
-    return room.last_departure_at
+    return room.last_departure_at if room.persistent and not room.members else None
 
 
 RULES: tuple[LifecycleRule, ...] = (
-    LifecycleRule(
-        "empty_room_timeout", EndReason.EMPTY_ROOM_TIMEOUT, _empty_room_since,
-        lambda room, rules: _positive(rules.empty_room_timeout),
-    ),
-    LifecycleRule(
-        "owner_departed_timeout", EndReason.OWNER_DEPARTED, _owner_departed_since,
-        lambda room, rules: _positive(rules.owner_departed_timeout),
-    ),
-    LifecycleRule(
-        "owner_heartbeat_timeout", EndReason.OWNER_HEARTBEAT_LOST, _owner_heartbeat_lost_since,
-        lambda room, rules: _positive(rules.owner_heartbeat_timeout),
-    ),
-    LifecycleRule(
-        "empty_timeout", EndReason.EMPTY_ROOM_TIMEOUT, _empty_since,
-        lambda room, rules: _positive(room.empty_timeout),
-    ),
-    LifecycleRule(
-        "departure_timeout", EndReason.DEPARTURE_TIMEOUT, _departed_since,
-        lambda room, rules: _positive(room.departure_timeout),
-    ),
+    LifecycleRule("empty_room_timeout", EndReason.EMPTY_ROOM_TIMEOUT, _empty_room_since,
+                  lambda room, rules: rules.empty_room_timeout),
+    LifecycleRule("owner_departed_timeout", EndReason.OWNER_DEPARTED, _owner_departed_since,
+                  lambda room, rules: rules.owner_departed_timeout),
+    LifecycleRule("owner_heartbeat_timeout", EndReason.OWNER_HEARTBEAT_LOST, _owner_heartbeat_lost_since,
+                  lambda room, rules: rules.owner_heartbeat_timeout),
+    LifecycleRule("empty_timeout", EndReason.EMPTY_ROOM_TIMEOUT, _empty_since,
+                  lambda room, rules: room.empty_timeout),
+    LifecycleRule("departure_timeout", EndReason.DEPARTURE_TIMEOUT, _departed_since,
+                  lambda room, rules: room.departure_timeout),
 )
 
 
@@ -137,7 +120,7 @@ def deadlines(room: Room, rules: AppRules) -> list[Deadline]:
         if since is None:
             continue
         timeout = rule.timeout(room, rules)
-        if timeout is None:
+        if timeout is None or not timeout > 0:  # off (NaN counts as off too)
             continue
         out.append(Deadline(rule, since + timeout))
     out.sort(key=lambda d: d.at)  # stable: equal deadlines keep the table's order
