@@ -192,13 +192,10 @@ class MemoryBackend:
                 call = self._find_call(ch.call_id)
                 for user, state in ch.states.items():
                     call.members[user] = state
-                    ids = self._user_calls.get((call.app, user))
                     if state.present and call.state is not CallState.ENDED:
                         self._user_calls.setdefault((call.app, user), set()).add(call.call_id)
-                    elif ids is not None:
-                        ids.discard(call.call_id)
-                        if not ids:
-                            del self._user_calls[(call.app, user)]
+                    else:
+                        self._unindex_user_call(call, user)
                 durable_calls[(call.app, call.call_id)] = call
             elif t is SetCallFields:
                 assert isinstance(ch, SetCallFields)
@@ -208,11 +205,7 @@ class MemoryBackend:
                 if call.state is CallState.ENDED:
                     self._live_calls.pop((call.app, call.call_id), None)
                     for user in call.members:
-                        ids = self._user_calls.get((call.app, user))
-                        if ids is not None:
-                            ids.discard(call.call_id)
-                            if not ids:
-                                del self._user_calls[(call.app, user)]
+                        self._unindex_user_call(call, user)
                 durable_calls[(call.app, call.call_id)] = call
             elif t is SetRejoinLock:
                 assert isinstance(ch, SetRejoinLock)
@@ -225,6 +218,14 @@ class MemoryBackend:
 
     def _find_call(self, call_id: str) -> Call:
         return self._calls_by_id[call_id]
+
+    def _unindex_user_call(self, call: Call, user: str) -> None:
+        """The user no longer takes part in this call (busy_users, calls_of)."""
+        ids = self._user_calls.get((call.app, user))
+        if ids is not None:
+            ids.discard(call.call_id)
+            if not ids:
+                del self._user_calls[(call.app, user)]
 
     def _journal(
         self,
