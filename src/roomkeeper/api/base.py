@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from ..apps import AppDirectory
 from ..audit import AuditEntry, AuditLog
 from ..config import AppConfig
 from ..core.clock import Clock
 from ..core.errors import DomainError, RateLimited
+from ..core.errors import lookup_error as lookup_error  # the dialects' error tables are read with it
 from ..engine import Engine
 from ..transport.http import Request, Response
 
 if TYPE_CHECKING:
     from ..webhooks.outbox import WebhookOutbox
 
-V = TypeVar("V")
 log = logging.getLogger("roomkeeper.api")
 
 
@@ -41,15 +40,6 @@ class Dialect(Protocol):
     def internal_error(self, request: Request) -> Response:
         """The dialect's own internal-error answer, for a failure `handle` did not map (a bug)."""
         ...
-
-
-def lookup_error(table: Mapping[type, V], exc: BaseException, default: V) -> V:
-    """Find the most specific entry for an error along its MRO (Starlette-style)."""
-    for cls in type(exc).__mro__:
-        hit = table.get(cls)
-        if hit is not None:
-            return hit
-    return default
 
 
 class RateLimiter:

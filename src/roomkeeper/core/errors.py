@@ -11,9 +11,25 @@ along the class's MRO, so a more specific error falls back to its family:
      |                       RoomFull, RejoinLocked
      +-- RateLimited
      +-- Unavailable         the state backend failed
+
+`lookup_error` is the one way to read such a table.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+V = TypeVar("V")
+
+
+def lookup_error(table: Mapping[type, V], exc: BaseException, default: V) -> V:
+    """Find the most specific entry for an error along its MRO (Starlette-style)."""
+    for cls in type(exc).__mro__:
+        hit = table.get(cls)
+        if hit is not None:
+            return hit
+    return default
 
 
 class DomainError(Exception):

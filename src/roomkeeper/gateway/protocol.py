@@ -57,11 +57,7 @@ ERROR_CODES: dict[type[E.DomainError], str] = {
 
 
 def error_code(exc: E.DomainError) -> str:
-    for cls in type(exc).__mro__:
-        code = ERROR_CODES.get(cls)
-        if code is not None:
-            return code
-    return "error"
+    return E.lookup_error(ERROR_CODES, exc, "error")
 
 
 def room_fields(key: RoomKey) -> dict[str, Any]:
