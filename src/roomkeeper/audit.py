@@ -11,6 +11,8 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .limits import LISTING_MAX_PAGE
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -79,7 +81,7 @@ class AuditLog:
             sql += " AND at < ?"
             params.append(until)
         sql += " ORDER BY seq LIMIT ?"
-        params.append(max(1, min(limit, 1000)))
+        params.append(max(1, min(limit, LISTING_MAX_PAGE)))
         rows = self.db.execute(sql, params).fetchall()
         return [
             AuditEntry(at, app_, dia, act, cred, tgt, out, rid, json.loads(det) if det else None, seq)

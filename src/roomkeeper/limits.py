@@ -20,6 +20,8 @@ SMALL_API_MAX_BODY_BYTES = 1024 * 1024
 HUAWEI_MAX_REMOVE_USER_IDS = 100
 # The native API's remove-users: at most 1000 user_ids per request (ours, docs/api/native.md).
 NATIVE_MAX_REMOVE_USER_IDS = 1000
+# The native API's listings (audit log, webhook deliveries): at most 1000 rows per page (ours).
+LISTING_MAX_PAGE = 1000
 
 # --- WebSocket sessions ----------------------------------------------------------------------
 MAX_WS_MESSAGE_BYTES = 64 * 1024       # one client message; larger -> close 1009

@@ -7,7 +7,8 @@ Integer rooms live under /rooms/{room_id}, string rooms under /str-rooms/{str_ro
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -17,9 +18,13 @@ from ..core import errors as E
 from ..core.ids import RoomKey, int_room_id, str_room_id, user_id
 from ..core.model import Operator, Room
 from ..core.policy import REJOIN_LOCK_MAX
-from ..limits import NATIVE_MAX_REMOVE_USER_IDS
+from ..limits import LISTING_MAX_PAGE, NATIVE_MAX_REMOVE_USER_IDS
 from ..transport.http import Request, Response
 from .base import ApiContext, lookup_error, new_request_id
+
+if TYPE_CHECKING:
+    from ..audit import AuditEntry
+    from ..webhooks.outbox import Delivery
 
 DIALECT = "native"
 
@@ -196,10 +201,7 @@ class NativeApi:
     def _audit_query(self, app: AppConfig, request: Request) -> dict[str, Any]:
         q = dict(parse_qsl(request.query))
         try:
-            after = int(q.get("after", "0"))
-            limit = int(q.get("limit", "100"))
-            if abs(after) >= 2**63:  # SQLite integers are 64-bit: binding more raises OverflowError
-                raise ValueError(after)
+            after, limit = _paging(q)
             since = float(q["since"]) if "since" in q else None
             until = float(q["until"]) if "until" in q else None
         except ValueError:
@@ -208,11 +210,7 @@ class NativeApi:
             app.sdkappid, dialect=q.get("dialect"), action=q.get("action"), outcome=q.get("outcome"),
             target=q.get("target"), since=since, until=until, after_seq=after, limit=limit,
         )
-        return {
-            "entries": [e.to_dict() for e in entries],
-            "next": str(entries[-1].seq) if len(entries) == max(1, min(limit, 1000)) else None,
-        }
-
+        return {"entries": [e.to_dict() for e in entries], "next": _next_page(entries, limit)}
 
     def _deliveries(self, app: AppConfig, request: Request) -> dict[str, Any]:
         q = dict(parse_qsl(request.query))
@@ -220,23 +218,31 @@ class NativeApi:
         if status is not None and status not in DELIVERY_STATUSES:
             raise E.InvalidArgument("status", "must be one of " + ", ".join(DELIVERY_STATUSES))
         try:
-            after = int(q.get("after", "0"))
-            limit = int(q.get("limit", "100"))
-            if abs(after) >= 2**63:  # SQLite integers are 64-bit: binding more raises OverflowError
-                raise ValueError(after)
+            after, limit = _paging(q)
         except ValueError:
             raise E.InvalidArgument("query", "after/limit must be integers") from None
         outbox = self.ctx.outbox
         found = [] if outbox is None else outbox.deliveries(app.sdkappid, status=status, after_seq=after, limit=limit)
-        return {
-            "deliveries": [d.to_dict() for d in found],
-            "next": str(found[-1].seq) if len(found) == max(1, min(limit, 1000)) else None,
-        }
+        return {"deliveries": [d.to_dict() for d in found], "next": _next_page(found, limit)}
 
     def _retry_delivery(self, app: AppConfig, seq: int) -> dict[str, Any]:
         if self.ctx.outbox is None or not self.ctx.outbox.retry(app.sdkappid, seq):
             raise E.NotFound(f"no failed webhook delivery {seq}")
         return {"retrying": True, "seq": seq}
+
+
+def _paging(q: dict[str, str]) -> tuple[int, int]:
+    """A listing's `after` (the last seq seen) and `limit`; ValueError when they are not integers."""
+    after = int(q.get("after", "0"))
+    limit = int(q.get("limit", "100"))
+    if abs(after) >= 2**63:  # SQLite integers are 64-bit: binding more raises OverflowError
+        raise ValueError(after)
+    return after, limit
+
+
+def _next_page(rows: Sequence[AuditEntry] | Sequence[Delivery], limit: int) -> str | None:
+    """The `after` of the next page: the last seq when the page came back full (the stores clamp `limit`)."""
+    return str(rows[-1].seq) if len(rows) == max(1, min(limit, LISTING_MAX_PAGE)) else None
 
 
 def _describe(m: re.Match[str] | None) -> tuple[str, object]:

@@ -49,6 +49,7 @@ from ..core.events import (
 from ..core.ids import RoomKey
 from ..core.model import Room
 from ..limits import (
+    LISTING_MAX_PAGE,
     WEBHOOK_BATCH,
     WEBHOOK_CONCURRENCY,
     WEBHOOK_POLL_INTERVAL,
@@ -415,7 +416,7 @@ class WebhookOutbox:
             sql += " AND status = ?"
             params.append(status)
         sql += " ORDER BY seq LIMIT ?"
-        params.append(max(1, min(limit, 1000)))
+        params.append(max(1, min(limit, LISTING_MAX_PAGE)))
         out = []
         for row in self.db.execute(sql, params).fetchall():
             values = list(row)
