@@ -80,6 +80,15 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
+def first_headers(request: Request) -> dict[str, str]:
+    """Lower-case header name -> its first value, the same one Request.header() returns
+    (what the signature verifiers take)."""
+    out: dict[str, str] = {}
+    for name, value in request.headers:
+        out.setdefault(name, value)
+    return out
+
+
 @dataclass
 class ApiContext:
     engine: Engine

@@ -38,7 +38,7 @@ from ..core import errors as E
 from ..core.ids import RoomKey, str_room_id, user_id
 from ..core.model import Operator
 from ..transport.http import Request, Response
-from .base import ApiContext, lookup_error
+from .base import ApiContext, first_headers, lookup_error
 
 DIALECT = "huawei"
 PREFIX = "/v2/apps/"
@@ -144,9 +144,7 @@ class HuaweiApi:
     # --- authentication ---------------------------------------------------------------------
     def _authenticate(self, request: Request) -> Caller:
         """AK/SK when an Authorization header is present, else X-Auth-Token; else refuse."""
-        headers: dict[str, str] = {}
-        for name, value in request.headers:
-            headers.setdefault(name, value)
+        headers = first_headers(request)
         if "authorization" in headers:
             return self._authenticate_aksk(request, headers)
         token = headers.get("x-auth-token")

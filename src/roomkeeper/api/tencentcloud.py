@@ -47,7 +47,7 @@ from ..limits import (
     V1_MAX_POST_BYTES,
 )
 from ..transport.http import Request, Response
-from .base import ApiContext, lookup_error, new_request_id
+from .base import ApiContext, first_headers, lookup_error, new_request_id
 
 __all__ = ["AUTH_FAILURES", "ERRORS", "TencentCloudApi"]
 
@@ -169,14 +169,6 @@ def _response(body: dict[str, Any]) -> Response:
 
 def _media_type(request: Request) -> str:
     return (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-
-
-def _first_headers(request: Request) -> dict[str, str]:
-    """Lower-case header name -> its first value, the same one Request.header() returns."""
-    out: dict[str, str] = {}
-    for name, value in request.headers:
-        out.setdefault(name, value)
-    return out
 
 
 def _parse_form(raw: bytes | str) -> dict[str, str]:
@@ -389,7 +381,7 @@ class TencentCloudApi:
     def _read(self, request: Request) -> _Wire:
         """Protocol, size and encoding: everything that must be known before authenticating."""
         method = request.method
-        headers = _first_headers(request)
+        headers = first_headers(request)
         if method == "GET":
             if len(request.query) > TC_MAX_GET_BYTES:
                 raise TcError("RequestSizeLimitExceeded", f"GET requests are limited to {TC_MAX_GET_BYTES} bytes")
