@@ -19,7 +19,7 @@ from ..apps import AppDirectory
 from ..audit import AuditEntry, AuditLog
 from ..config import AppConfig
 from ..core.clock import Clock
-from ..core.errors import DomainError, RateLimited
+from ..core.errors import RateLimited
 from ..core.errors import lookup_error as lookup_error  # the dialects' error tables are read with it
 from ..engine import Engine
 from ..transport.http import Request, Response
@@ -115,7 +115,3 @@ class ApiContext:
             self.audit_log.record(entry)
         except Exception:
             log.exception("%s audit record for %s failed (request %s)", dialect, action, request_id)
-
-
-def domain_message(exc: DomainError) -> str:
-    return exc.message

@@ -31,7 +31,6 @@ class EndReason(enum.Enum):
     NO_ANSWER = "no_answer"
     CANCELED = "canceled"
     ENDED_BY_ADMIN = "ended_by_admin"
-    TOO_FEW_MEMBERS = "too_few_members"
 
     @property
     def is_policy(self) -> bool:

@@ -76,7 +76,7 @@ class MemoryBackend:
         return self._rooms.get(key)
 
     def room_now(self, key: RoomKey) -> Room | None:
-        """Synchronous read for the hot paths of the embedded backend."""
+        """Synchronous read (tests chain core rules on this backend without an event loop)."""
         return self._rooms.get(key)
 
     async def list_rooms(self, app: int) -> list[Room]:

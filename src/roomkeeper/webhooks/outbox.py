@@ -264,10 +264,6 @@ class WebhookOutbox:
         if client is not None:
             await client.aclose()
 
-    def kick(self) -> None:
-        """Look for due rows now (e.g. after a test moved the clock)."""
-        self._wake.set()
-
     async def _run(self) -> None:
         while True:
             self._wake.clear()
