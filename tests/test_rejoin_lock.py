@@ -203,3 +203,21 @@ async def test_a_lock_survives_a_restart(tmp_path: Path) -> None:
         await second.stop()
 
 
+async def test_expired_locks_leave_the_journal_too(tmp_path: Path) -> None:
+    """The sweeper forgets a lock once it is older than the call retention, in memory and on disk."""
+    settings = dev_settings(port=0, data_dir=str(tmp_path))
+    clock = ManualClock()
+    key = RoomKey(APP, 78)
+    server = RoomServer(settings, clock=clock)
+    await server.start()
+    try:
+        await server.engine.enter_room(key, "bob", Role.AUDIENCE)
+        await server.engine.dismiss_room(key, Operator.api("native", "dismiss", "t"), lock_seconds=300)
+        locks = "SELECT count(*) FROM locks"
+        assert server.journal.db.execute(locks).fetchone()[0] == 1
+        clock.advance(300 + server.engine.app_rules(APP).call_retention + 1)
+        await server.engine.sweep()
+        assert server.journal.db.execute(locks).fetchone()[0] == 0
+        assert await server.engine.state.rejoin_lock(key, "bob", clock.now()) is None
+    finally:
+        await server.stop()

@@ -115,8 +115,11 @@ class MemoryBackend:
             self._calls_by_id.pop(k[1], None)
         if old and self.journal is not None:
             self.journal.drop_calls(ended_before)
-        for key in [k for k, locks in self._locks.items() if max(locks.values()) < ended_before]:
+        expired = [k for k, locks in self._locks.items() if max(locks.values()) < ended_before]
+        for key in expired:
             del self._locks[key]
+        if expired and self.journal is not None:
+            self.journal.drop_locks(ended_before)
         return len(old)
 
     # --- writes -------------------------------------------------------------------------
