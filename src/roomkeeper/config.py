@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .core.policy import DEFAULT_GIFT_CATALOGUE, AppRules, PolicyError
-from .limits import RATE_LIMIT_DEFAULTS
+from .limits import MAX_WS_MESSAGE_BYTES, MAX_WS_WRITE_BUFFER, RATE_LIMIT_DEFAULTS
 
 DEFAULT_TC_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-mumbai", "ap-singapore")
 
@@ -86,8 +86,8 @@ class Settings:
     port: int = 7580
     data_dir: str | None = None      # None: journal in memory only (dev without --data-dir)
     apps: list[AppConfig] = field(default_factory=list)
-    max_ws_message: int = 64 * 1024
-    max_ws_write_buffer: int = 1024 * 1024
+    max_ws_message: int = MAX_WS_MESSAGE_BYTES
+    max_ws_write_buffer: int = MAX_WS_WRITE_BUFFER
     sweep_interval: float = 1.0
     dev: bool = False
 
@@ -374,8 +374,8 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         host=srv.get("host", str, "127.0.0.1"),
         port=srv.get("port", int, 7580),
         data_dir=srv.get("data_dir", str, None),
-        max_ws_message=srv.get("max_ws_message", int, 64 * 1024),
-        max_ws_write_buffer=srv.get("max_ws_write_buffer", int, 1024 * 1024),
+        max_ws_message=srv.get("max_ws_message", int, MAX_WS_MESSAGE_BYTES),
+        max_ws_write_buffer=srv.get("max_ws_write_buffer", int, MAX_WS_WRITE_BUFFER),
         sweep_interval=srv.get("sweep_interval", float, 1.0),
     )
     if not 0 <= settings.port <= 65535:

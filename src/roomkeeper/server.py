@@ -34,6 +34,7 @@ from .core.clock import Clock
 from .engine import Engine
 from .gateway.protocol import CLOSE_GOING_AWAY
 from .gateway.sessions import Gateway
+from .limits import MAX_BODY_BYTES
 from .state.journal import Journal
 from .state.memory import MemoryBackend
 from .transport.http import Request, Response
@@ -88,7 +89,8 @@ class RoomServer:
         ]
         self.http = Server(
             ServerConfig(
-                host=s.host, port=s.port, max_message_size=s.max_ws_message, max_write_buffer=s.max_ws_write_buffer
+                host=s.host, port=s.port, max_body_size=MAX_BODY_BYTES, max_message_size=s.max_ws_message,
+                max_write_buffer=s.max_ws_write_buffer,
             ),
             self.handle_http,
             self.gateway.upgrade,
