@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from conftest import Recorder
 from roomkeeper.core.clock import ManualClock
 from roomkeeper.core.errors import (
     AppNotFound,
@@ -40,18 +41,6 @@ APP = 1400000001
 T0 = 1_700_000_000.0
 KEY = RoomKey(APP, 1234)
 API = Operator.api("native", "test", "token:abc")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def on_events(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def take(self) -> list[Event]:
-        out, self.events = self.events, []
-        return out
 
 
 class Broken:

@@ -52,15 +52,6 @@ async def refused(client: RoomClient, type_: str, **fields: Any) -> dict[str, An
     return error
 
 
-@pytest.fixture
-async def in_room(server: RoomServer, connect: Connect) -> tuple[RoomClient, RoomClient]:
-    """alice (anchor) and bob (audience) in string room "lobby"."""
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.enter_room(str_room_id="lobby", role="anchor")
-    await bob.enter_room(str_room_id="lobby")
-    return alice, bob
-
-
 LOBBY = RoomKey(APP, "lobby")
 BEFORE = {"alice": "anchor", "bob": "audience"}
 

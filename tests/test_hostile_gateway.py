@@ -54,15 +54,6 @@ def assert_index_consistent(server: RoomServer) -> None:
             assert gw.rooms[session.room][user] is session
 
 
-@pytest.fixture
-async def in_room(server: RoomServer, connect: Connect) -> tuple[RoomClient, RoomClient]:
-    """alice (anchor) and bob (audience) in string room "lobby"."""
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.enter_room(str_room_id="lobby", role="anchor")
-    await bob.enter_room(str_room_id="lobby")
-    return alice, bob
-
-
 BEFORE = {"alice": "anchor", "bob": "audience"}
 NESTED = "[" * 1000 + "]" * 1000  # within orjson's depth limit (1024), beyond repr()'s recursion limit
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Recorder, running
 from roomkeeper.client import RoomClient
 from roomkeeper.config import DEV_SDKAPPID, Settings, dev_settings
 from roomkeeper.core.clock import ManualClock
-from roomkeeper.core.events import Event, RoomDismissed
 from roomkeeper.core.ids import RoomKey
 from roomkeeper.core.model import Operator, Role, Room
 from roomkeeper.core.policy import AppRules
@@ -29,17 +29,6 @@ from roomkeeper.server import RoomServer
 APP = DEV_SDKAPPID
 EPS = 0.001
 Connect = Callable[..., Awaitable[RoomClient]]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def on_events(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def dismissed(self, key: RoomKey) -> list[RoomDismissed]:
-        return [e for e in self.events if isinstance(e, RoomDismissed) and e.room == key]
 
 
 @pytest.fixture
@@ -52,13 +41,6 @@ def settings(tmp_path: Path, rules: AppRules) -> Settings:
     s = dev_settings(port=0, data_dir=str(tmp_path))
     s.apps[0].rules = rules
     return s
-
-
-@pytest.fixture
-def recorder(server: RoomServer) -> Recorder:
-    rec = Recorder()
-    server.engine.listeners.append(rec)
-    return rec
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
@@ -81,13 +63,42 @@ async def advance_to(server: RoomServer, clock: ManualClock, when: float, keep: 
     await server.engine.sweep()
 
 
+async def lives_until(
+    server: RoomServer, clock: ManualClock, name: str, at: float, keep: Sequence[RoomClient] = ()
+) -> None:
+    """The room is still there just before `at` and ends exactly at `at` (a rule's boundary)."""
+    await advance_to(server, clock, at - EPS, keep=keep)
+    assert await room(server, name) is not None
+    await advance_to(server, clock, at, keep=keep)
+    assert await room(server, name) is None
+
+
+async def live_show(connect: Connect) -> tuple[RoomClient, RoomClient]:
+    """alice owns the live room "show", bob sits in its audience."""
+    alice, bob = await connect("alice"), await connect("bob")
+    await alice.create_live_room("show")
+    await bob.enter_room(str_room_id="show")
+    return alice, bob
+
+
+async def owner_heartbeat_lost_at(server: RoomServer) -> float:
+    """Wait until "show" records that its owner's session went away; when that was."""
+
+    async def lost() -> bool:
+        r = await room(server, "show")
+        return r is not None and r.owner_heartbeat_lost_at is not None
+
+    await eventually(lost)
+    r = await room(server, "show")
+    assert r is not None and r.owner_heartbeat_lost_at is not None
+    return r.owner_heartbeat_lost_at
+
+
 # --- rule 1: empty live room --------------------------------------------------------------------
 
 
 async def test_empty_live_room_is_destroyed_at_the_boundary(server, clock, connect, recorder) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    alice, bob = await live_show(connect)
     await bob.exit_room()
     await alice.exit_room()
     r = await room(server, "show")
@@ -119,10 +130,7 @@ async def test_a_member_coming_back_stops_the_empty_countdown(server, clock, con
     assert await room(server, "show") is not None
     await bob.exit_room()
     t2 = clock.now()
-    await advance_to(server, clock, t2 + 1800 - EPS)
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, t2 + 1800)
-    assert await room(server, "show") is None
+    await lives_until(server, clock, "show", t2 + 1800)
 
 
 async def test_a_bot_member_keeps_an_empty_live_room(server, clock, connect, recorder) -> None:
@@ -136,10 +144,7 @@ async def test_a_bot_member_keeps_an_empty_live_room(server, clock, connect, rec
     assert r is not None and r.bots == 1
     await robot.exit_room()
     t2 = clock.now()
-    await advance_to(server, clock, t2 + 1800 - EPS)
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, t2 + 1800)
-    assert await room(server, "show") is None
+    await lives_until(server, clock, "show", t2 + 1800)
     [ev] = recorder.dismissed(RoomKey(APP, "show"))
     assert ev.reason is EndReason.EMPTY_ROOM_TIMEOUT
 
@@ -160,18 +165,11 @@ OWNER_RULES = AppRules(owner_departed_timeout=600.0, owner_heartbeat_timeout=900
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_departed_boundary_tells_the_audience(server, clock, connect, recorder) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    alice, bob = await live_show(connect)
     await alice.exit_room()
     r = await room(server, "show")
     assert r is not None and r.owner_left_at == clock.now()
-    left = r.owner_left_at
-
-    await advance_to(server, clock, left + 600 - EPS, keep=[bob])
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, left + 600, keep=[bob])
-    assert await room(server, "show") is None
+    await lives_until(server, clock, "show", r.owner_left_at + 600, keep=[bob])
     ev = await bob.next_event("room_dismissed")
     assert ev["str_room_id"] == "show" and ev["reason"] == "owner_departed"
     assert ev["by"] == "owner_departed_timeout" and ev["statistics"]["TotalViewers"] == 1
@@ -181,9 +179,7 @@ async def test_owner_departed_boundary_tells_the_audience(server, clock, connect
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_back_in_time_keeps_the_room(server, clock, connect) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    alice, bob = await live_show(connect)
     await alice.exit_room()
     left = clock.now()
     await advance_to(server, clock, left + 599, keep=[bob])
@@ -195,14 +191,9 @@ async def test_owner_back_in_time_keeps_the_room(server, clock, connect) -> None
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_removed_by_the_api_counts_as_departed(server, clock, connect) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    _, bob = await live_show(connect)
     await server.engine.remove_users(RoomKey(APP, "show"), ["alice"], Operator.api("native", "remove", "t"))
-    left = clock.now()
-    await advance_to(server, clock, left + 600 - EPS, keep=[bob])
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, left + 600, keep=[bob])
+    await lives_until(server, clock, "show", clock.now() + 600, keep=[bob])
     assert (await bob.next_event("room_dismissed"))["reason"] == "owner_departed"
 
 
@@ -211,22 +202,12 @@ async def test_owner_removed_by_the_api_counts_as_departed(server, clock, connec
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_disconnect_starts_the_heartbeat_countdown(server, clock, connect, recorder) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    alice, bob = await live_show(connect)
     await alice.close()
-
-    async def lost() -> bool:
-        r = await room(server, "show")
-        return r is not None and r.owner_heartbeat_lost_at is not None
-
-    await eventually(lost)
+    since = await owner_heartbeat_lost_at(server)
     r = await room(server, "show")
-    assert r is not None and r.owner_heartbeat_lost_at is not None and r.owner_left_at is None
-    since = r.owner_heartbeat_lost_at
-    await advance_to(server, clock, since + 900 - EPS, keep=[bob])
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, since + 900, keep=[bob])
+    assert r is not None and r.owner_left_at is None
+    await lives_until(server, clock, "show", since + 900, keep=[bob])
     ev = await bob.next_event("room_dismissed")
     assert ev["reason"] == "owner_heartbeat_lost" and ev["by"] == "owner_heartbeat_timeout"
     [dismissed] = recorder.dismissed(RoomKey(APP, "show"))
@@ -235,36 +216,21 @@ async def test_owner_disconnect_starts_the_heartbeat_countdown(server, clock, co
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_silent_beyond_keepalive_starts_the_heartbeat_countdown(server, clock, connect) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    _, bob = await live_show(connect)
     t0 = clock.now()
     # alice stays connected but stops heartbeating; the keep-alive (90 s) drops her
     await advance_to(server, clock, t0 + 120, keep=[bob])
     r = await room(server, "show")
     assert r is not None and "alice" not in r.members and r.owner_heartbeat_lost_at is not None
-    since = r.owner_heartbeat_lost_at
-    await advance_to(server, clock, since + 900 - EPS, keep=[bob])
-    assert await room(server, "show") is not None
-    await advance_to(server, clock, since + 900, keep=[bob])
+    await lives_until(server, clock, "show", r.owner_heartbeat_lost_at + 900, keep=[bob])
     assert (await bob.next_event("room_dismissed"))["reason"] == "owner_heartbeat_lost"
 
 
 @pytest.mark.parametrize("rules", [OWNER_RULES])
 async def test_owner_reconnecting_in_time_keeps_the_room(server, clock, connect) -> None:
-    alice, bob = await connect("alice"), await connect("bob")
-    await alice.create_live_room("show")
-    await bob.enter_room(str_room_id="show")
+    alice, bob = await live_show(connect)
     await alice.close()
-
-    async def lost() -> bool:
-        r = await room(server, "show")
-        return r is not None and r.owner_heartbeat_lost_at is not None
-
-    await eventually(lost)
-    r = await room(server, "show")
-    assert r is not None and r.owner_heartbeat_lost_at is not None
-    since = r.owner_heartbeat_lost_at
+    since = await owner_heartbeat_lost_at(server)
     await advance_to(server, clock, since + 800, keep=[bob])
     alice2 = await connect("alice")
     await alice2.enter_room(str_room_id="show", role="anchor")
@@ -320,16 +286,10 @@ async def test_livekit_timers(server, clock, connect, recorder) -> None:
     await alice.enter_room(str_room_id="lk-left")
     clock.set(t0 + 100)
     await alice.exit_room()
-    await advance_to(server, clock, t0 + 120 - EPS)
-    assert await room(server, "lk-left") is not None
-    await advance_to(server, clock, t0 + 120)
-    assert await room(server, "lk-left") is None
+    await lives_until(server, clock, "lk-left", t0 + 120)
     [ev] = recorder.dismissed(left)
     assert ev.reason is EndReason.DEPARTURE_TIMEOUT and ev.operator.name == "departure_timeout"
-    await advance_to(server, clock, t0 + 300 - EPS)
-    assert await room(server, "lk-never") is not None
-    await advance_to(server, clock, t0 + 300)
-    assert await room(server, "lk-never") is None
+    await lives_until(server, clock, "lk-never", t0 + 300)
     [ev] = recorder.dismissed(never)
     assert ev.reason is EndReason.EMPTY_ROOM_TIMEOUT and ev.operator.name == "empty_timeout"
 
@@ -344,9 +304,7 @@ async def test_restart_in_the_middle_of_a_countdown(tmp_path: Path) -> None:
     key = RoomKey(APP, "show")
     op = Operator.api("native", "create", "t")
 
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         # a live room with an audience: the owner leaves, so two countdowns run
         await first.engine.create_live_room(key, "alice", op)
         await first.engine.enter_room(key, "alice", Role.ANCHOR)
@@ -358,15 +316,11 @@ async def test_restart_in_the_middle_of_a_countdown(tmp_path: Path) -> None:
         clock.advance(300)
         await first.engine.sweep()
         assert await first.engine.get_room(key) is not None
-    finally:
-        await first.stop()
 
     clock.advance(200)  # the server was down for a while; 500 s of 600 have passed
-    second = RoomServer(settings, clock=clock)
-    rec = Recorder()
-    second.engine.listeners.append(rec)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
+        rec = Recorder()
+        second.engine.listeners.append(rec)
         r = await second.engine.get_room(key)
         assert r is not None and r.owner_left_at == t1 and r.empty_since == t1
         clock.set(t1 + 600 - EPS)
@@ -379,45 +333,33 @@ async def test_restart_in_the_middle_of_a_countdown(tmp_path: Path) -> None:
         [ev] = rec.dismissed(key)
         assert ev.reason is EndReason.OWNER_DEPARTED and ev.at == t1 + 600
         assert ev.statistics is not None and ev.statistics["TotalViewers"] == 1
-    finally:
-        await second.stop()
 
-    third = RoomServer(settings, clock=clock)  # the destruction itself was journaled
-    rec3 = Recorder()
-    third.engine.listeners.append(rec3)
-    await third.start()
-    try:
+    async with running(settings, clock=clock) as third:  # the destruction itself was journaled
+        rec3 = Recorder()
+        third.engine.listeners.append(rec3)
         assert await third.engine.get_room(key) is None
         clock.advance(86_400)
         await third.engine.sweep()
         assert rec3.dismissed(key) == []
-    finally:
-        await third.stop()
 
 
 async def test_restart_with_members_starts_the_empty_countdown_at_restart(tmp_path: Path) -> None:
     settings = dev_settings(port=0, data_dir=str(tmp_path))
     clock = ManualClock()
     key = RoomKey(APP, "show")
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         await first.engine.create_live_room(key, "alice", Operator.api("native", "create", "t"))
         await first.engine.enter_room(key, "bob", Role.AUDIENCE)
         # journal the room while bob is in it, then "crash": no exit is journaled
         journal_copy = tmp_path / "snapshot.sqlite3"
         first.journal.db.execute("VACUUM INTO ?", (str(journal_copy),))
-    finally:
-        await first.stop()
     (tmp_path / "roomkeeper.sqlite3").unlink()
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"roomkeeper.sqlite3{suffix}").unlink(missing_ok=True)
     journal_copy.rename(tmp_path / "roomkeeper.sqlite3")
 
     clock.advance(3600)
-    second = RoomServer(settings, clock=clock)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
         restarted = clock.now()
         r = await second.engine.get_room(key)
         assert r is not None and not r.members and r.empty_since == restarted
@@ -427,5 +369,3 @@ async def test_restart_with_members_starts_the_empty_countdown_at_restart(tmp_pa
         clock.set(restarted + 1800)
         await second.engine.sweep()
         assert await second.engine.get_room(key) is None
-    finally:
-        await second.stop()

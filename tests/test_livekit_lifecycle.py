@@ -7,28 +7,14 @@ persistent rooms with their own `empty_timeout` / `departure_timeout`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from livekit import api
 
 from roomkeeper.config import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET, DEV_SDKAPPID
-from roomkeeper.core.events import Event, RoomDismissed
 from roomkeeper.core.ids import RoomKey
 from roomkeeper.core.reasons import EndReason
-
-
-class Recorder:
-    """An engine listener, like the gateway and the webhook outbox: sees every published event."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def on_events(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def dismissed(self, room: str) -> list[RoomDismissed]:
-        return [e for e in self.events if isinstance(e, RoomDismissed) and e.room == RoomKey(DEV_SDKAPPID, room)]
 
 
 @pytest.fixture
@@ -38,13 +24,6 @@ async def lk(base_url: str) -> AsyncIterator[api.LiveKitAPI]:
         yield client
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-def recorder(server) -> Recorder:
-    rec = Recorder()
-    server.engine.listeners.append(rec)
-    return rec
 
 
 async def _names(lk: api.LiveKitAPI) -> list[str]:
@@ -79,7 +58,7 @@ async def test_never_joined_room_closes_after_empty_timeout(lk, server, clock, r
     await server.engine.sweep()
     assert await _names(lk) == []
     assert await server.engine.get_room(RoomKey(DEV_SDKAPPID, "nobody-came")) is None
-    [closed] = recorder.dismissed("nobody-came")
+    [closed] = recorder.dismissed(RoomKey(DEV_SDKAPPID, "nobody-came"))
     assert closed.reason.is_policy and closed.had_members == 0
 
 
@@ -104,7 +83,7 @@ async def test_room_closes_after_departure_timeout_and_its_members_were_told(
     clock.advance(2)
     await server.engine.sweep()
     assert await _names(lk) == []
-    [closed] = recorder.dismissed("meeting")
+    [closed] = recorder.dismissed(RoomKey(DEV_SDKAPPID, "meeting"))
     assert closed.reason in (EndReason.DEPARTURE_TIMEOUT, EndReason.EMPTY_ROOM_TIMEOUT)
     # both sessions are still logged in and may start the room afresh
     assert (await alice.enter_room(str_room_id="meeting"))["str_room_id"] == "meeting"

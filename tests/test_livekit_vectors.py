@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,7 +21,7 @@ from livekit import api
 from livekit.protocol import models as proto_models
 from livekit.protocol import room as proto_room
 
-from conftest import VECTORS
+from conftest import VECTORS, running
 from roomkeeper.config import AppConfig, LiveKitCredential, Settings, dev_app
 from roomkeeper.core.clock import ManualClock
 from roomkeeper.core.ids import RoomKey
@@ -55,16 +53,6 @@ def _settings(api_key: str, secret: str | None) -> Settings:
     creds = (LiveKitCredential(api_key, secret),) if secret is not None else ()
     vec = AppConfig(sdkappid=APP, name="vectors", usersig_key="vector-usersig-key", livekit_credentials=creds)
     return Settings(host="127.0.0.1", port=0, data_dir=None, apps=[dev_app(), vec])
-
-
-@asynccontextmanager
-async def running(settings: Settings, clock: ManualClock) -> AsyncIterator[RoomServer]:
-    srv = RoomServer(settings, clock=clock)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 async def _prepare(srv: RoomServer, clock: ManualClock, vector: dict[str, Any]) -> None:

@@ -15,14 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import usersig
+from conftest import running, usersig
 from roomkeeper.cli import main
 from roomkeeper.client import RequestError, RoomClient
 from roomkeeper.config import DEV_NATIVE_TOKEN, DEV_SDKAPPID, DEV_TC_SECRET_ID, Settings, dev_settings
 from roomkeeper.core.clock import ManualClock
 from roomkeeper.core.ids import RoomKey
 from roomkeeper.core.model import Operator, Role
-from roomkeeper.server import RoomServer
 
 APP = DEV_SDKAPPID
 AUTH = {"Authorization": f"Bearer {DEV_NATIVE_TOKEN}"}
@@ -181,17 +180,11 @@ async def test_a_lock_survives_a_restart(tmp_path: Path) -> None:
     settings = dev_settings(port=0, data_dir=str(tmp_path))
     clock = ManualClock()
     key = RoomKey(APP, 77)
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         await first.engine.enter_room(key, "bob", Role.AUDIENCE)
         await first.engine.dismiss_room(key, Operator.api("native", "dismiss", "t"), lock_seconds=300)
-    finally:
-        await first.stop()
     clock.advance(100)
-    second = RoomServer(settings, clock=clock)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
         bob = await RoomClient.connect(f"ws://127.0.0.1:{second.port}", APP, "bob", usersig("bob"))
         try:
             assert await locked(bob, room_id=77) == 200
@@ -199,8 +192,6 @@ async def test_a_lock_survives_a_restart(tmp_path: Path) -> None:
             assert (await bob.enter_room(room_id=77))["room_id"] == 77
         finally:
             await bob.close()
-    finally:
-        await second.stop()
 
 
 async def test_expired_locks_leave_the_journal_too(tmp_path: Path) -> None:
@@ -208,9 +199,7 @@ async def test_expired_locks_leave_the_journal_too(tmp_path: Path) -> None:
     settings = dev_settings(port=0, data_dir=str(tmp_path))
     clock = ManualClock()
     key = RoomKey(APP, 78)
-    server = RoomServer(settings, clock=clock)
-    await server.start()
-    try:
+    async with running(settings, clock=clock) as server:
         await server.engine.enter_room(key, "bob", Role.AUDIENCE)
         await server.engine.dismiss_room(key, Operator.api("native", "dismiss", "t"), lock_seconds=300)
         locks = "SELECT count(*) FROM locks"
@@ -219,5 +208,3 @@ async def test_expired_locks_leave_the_journal_too(tmp_path: Path) -> None:
         await server.engine.sweep()
         assert server.journal.db.execute(locks).fetchone()[0] == 0
         assert await server.engine.state.rejoin_lock(key, "bob", clock.now()) is None
-    finally:
-        await server.stop()

@@ -21,7 +21,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.trtc.v20190722 import models, trtc_client
 
-from conftest import usersig
+from conftest import running, usersig
 from roomkeeper.client import RequestError, RoomClient
 from roomkeeper.config import (
     DEV_SDKAPPID,
@@ -34,7 +34,6 @@ from roomkeeper.config import (
 )
 from roomkeeper.core.clock import ManualClock
 from roomkeeper.core.ids import RoomKey
-from roomkeeper.server import RoomServer
 
 TC3 = "TC3-HMAC-SHA256"
 # (signMethod, reqMethod): every way the SDK can talk to the server.
@@ -208,9 +207,7 @@ async def test_rejoin_lock_comes_from_the_app_rules(tmp_path):
     app = dev_app()
     app.rules = dataclasses.replace(app.rules, rejoin_lock=60.0)
     clock = ManualClock(start=time.time())
-    srv = RoomServer(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock)
-    await srv.start()
-    try:
+    async with running(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock) as srv:
         c = await RoomClient.connect(f"ws://127.0.0.1:{srv.port}", DEV_SDKAPPID, "alice", usersig("alice"))
         try:
             await c.enter_room(room_id=5)
@@ -224,17 +221,13 @@ async def test_rejoin_lock_comes_from_the_app_rules(tmp_path):
             assert (await c.enter_room(room_id=5))["room_id"] == 5
         finally:
             await c.close()
-    finally:
-        await srv.stop()
 
 
 # --- tenancy, rate limit, audit --------------------------------------------------------------------
 
 
 async def test_another_apps_credential_cannot_touch_this_apps_rooms(tmp_path, clock):
-    srv = RoomServer(two_app_settings(tmp_path), clock=clock)
-    await srv.start()
-    try:
+    async with running(two_app_settings(tmp_path), clock=clock) as srv:
         alice = await RoomClient.connect(f"ws://127.0.0.1:{srv.port}", DEV_SDKAPPID, "alice", usersig("alice"))
         try:
             await alice.enter_room(room_id=1234)
@@ -269,8 +262,6 @@ async def test_another_apps_credential_cannot_touch_this_apps_rooms(tmp_path, cl
             assert (await alice.next_event("room_dismissed"))["room_id"] == 1234
         finally:
             await alice.close()
-    finally:
-        await srv.stop()
 
 
 async def test_rate_limit_refuses_the_21st_call_and_changes_nothing(server, connect, clock):
@@ -316,27 +307,19 @@ async def test_audit_records_every_authenticated_request(server, connect):
 async def test_room_not_exist_code_is_configurable(tmp_path, clock):
     app = dev_app()
     app.tc_room_not_exist_code = "InvalidParameterValue.RoomId"
-    srv = RoomServer(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock)
-    await srv.start()
-    try:
+    async with running(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock) as srv:
         err = await call_error(trtc(srv.port), dismiss_request(1))
         assert err.get_code() == "InvalidParameterValue.RoomId"
-    finally:
-        await srv.stop()
 
 
 async def test_regions_are_configurable_per_app(tmp_path, clock):
     app = dev_app()
     app.tc_regions = ("ap-singapore",)
-    srv = RoomServer(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock)
-    await srv.start()
-    try:
+    async with running(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True), clock=clock) as srv:
         err = await call_error(trtc(srv.port), dismiss_request(1))
         assert err.get_code() == "UnsupportedRegion"
         err = await call_error(trtc(srv.port, region="ap-singapore"), dismiss_request(1))
         assert err.get_code() == "FailedOperation.RoomNotExist"
-    finally:
-        await srv.stop()
 
 
 @pytest.mark.parametrize("region", ["ap-beijing", "ap-guangzhou", "ap-mumbai", "ap-singapore"])

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import VECTORS, usersig
+from conftest import VECTORS, running, usersig
 from roomkeeper.client import RoomClient
 from roomkeeper.config import Settings, TencentCloudCredential, dev_app
 from roomkeeper.core.clock import ManualClock
@@ -60,13 +60,9 @@ async def vector_server(request: pytest.FixtureRequest, tmp_path: Path) -> Async
     held = vector["secret_key_held_by_server"]
     app.tc_credentials = () if held is None else (TencentCloudCredential(vector["secret_id"], held),)
     assert app.sdkappid == SDKAPPID
-    srv = RoomServer(Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True),
-                     clock=ManualClock(start=vector["server_time"]))
-    await srv.start()
-    try:
+    settings = Settings(port=0, data_dir=str(tmp_path), apps=[app], dev=True)
+    async with running(settings, ManualClock(start=vector["server_time"])) as srv:
         yield srv
-    finally:
-        await srv.stop()
 
 
 async def send_vector(server: RoomServer, vector: dict[str, Any]) -> httpx.Response:

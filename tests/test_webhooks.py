@@ -20,6 +20,7 @@ import httpx
 import pytest
 from livekit import api as lk_api
 
+from conftest import running
 from roomkeeper.api.livekit import participant_sid, room_sid
 from roomkeeper.auth.webhook_sign import trtc_callback_sign, verify_native_webhook
 from roomkeeper.config import (
@@ -332,9 +333,7 @@ async def test_a_restart_between_failures_loses_nothing(tmp_path: Path, receiver
     op = Operator.api("native", "dismiss", "t")
     receiver.fail_always = True
 
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         for room in (1, 2, 3):
             await first.engine.enter_room(RoomKey(APP, room), "alice", Role.ANCHOR)
             await first.engine.dismiss_room(RoomKey(APP, room), op)
@@ -343,13 +342,9 @@ async def test_a_restart_between_failures_loses_nothing(tmp_path: Path, receiver
         await first.outbox.deliver_due()
         recorded = {d.event_id for d in first.outbox.deliveries(APP, limit=1000)}
         assert len(recorded) == 3 * 3 * 3 and first.outbox.counts()["delivered"] == 0
-    finally:
-        await first.stop()
 
     clock.advance(30)
-    second = RoomServer(settings, clock=clock)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
         await second.engine.enter_room(RoomKey(APP, 4), "bob", Role.AUDIENCE)  # more events, still failing
         clock.advance(60)
         await second.outbox.deliver_due()
@@ -361,8 +356,6 @@ async def test_a_restart_between_failures_loses_nothing(tmp_path: Path, receiver
         ok_ids = {r.header("X-Roomkeeper-Event-Id") for r in receiver.ok()}
         assert recorded <= ok_ids
         assert ok_ids == {d.event_id for d in rows} and len(ok_ids) == len(recorded) + 3 * 2
-    finally:
-        await second.stop()
 
 
 @pytest.mark.parametrize(("hooks", "max_attempts"), [(("native",), 3)])
@@ -496,47 +489,31 @@ async def test_an_endpoint_removed_from_the_config_gives_up_its_rows(tmp_path: P
     settings = hook_settings(tmp_path, receiver, ("native",))
     clock = ManualClock()
     receiver.fail_always = True
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         await first.engine.create_room(RoomKey(APP, 1), Operator.api("native", "create", "t"))
         await receiver.wait_for(lambda: len(receiver.requests) == 1)
-    finally:
-        await first.stop()
     moved = replace(settings.apps[0].webhooks[0], url=f"{receiver.base_url}/elsewhere")
     settings.apps[0].webhooks = (moved,)
     clock.advance(60)
-    second = RoomServer(settings, clock=clock)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
         await second.outbox.deliver_due()
         [row] = second.outbox.deliveries(APP, status="failed")
         assert row.last_error == "the endpoint is no longer configured"
-    finally:
-        await second.stop()
 
 
 async def test_livekit_sids_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
     settings = hook_settings(tmp_path, receiver, ("livekit",))
     clock = ManualClock(start=time.time())  # the official receiver checks the token against real time
     key = RoomKey(APP, "kept")
-    first = RoomServer(settings, clock=clock)
-    await first.start()
-    try:
+    async with running(settings, clock=clock) as first:
         await first.engine.create_room(key, Operator.api("livekit", "CreateRoom", DEV_LIVEKIT_KEY))
         room = await first.engine.get_room(key)
         assert room is not None
         sid = room_sid(room)
         await receiver.wait_for(lambda: len(receiver.ok()) == 1)
-    finally:
-        await first.stop()
-    second = RoomServer(settings, clock=clock)
-    await second.start()
-    try:
+    async with running(settings, clock=clock) as second:
         await second.engine.dismiss_room(key, Operator.api("livekit", "DeleteRoom", DEV_LIVEKIT_KEY))
         await receiver.wait_for(lambda: len(receiver.ok()) == 2)
-    finally:
-        await second.stop()
     verifier = lk_api.WebhookReceiver(lk_api.TokenVerifier(DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET))
     started, finished = (verifier.receive(r.body.decode(), r.header("Authorization")) for r in receiver.ok())
     assert (started.event, finished.event) == ("room_started", "room_finished")
